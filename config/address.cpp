@@ -1,0 +1,101 @@
+#include <portico/address.hpp>
+
+#include <charconv>
+
+#include <boost/asio/ip/address.hpp>
+#include <fmt/format.h>
+
+namespace portico {
+
+std::string Address::to_string() const {
+  switch (kind) {
+    case Kind::ipv4: return fmt::format("{}:{}", host, port);
+    case Kind::ipv6: return fmt::format("[{}]:{}", host, port);
+    case Kind::unix_path: return fmt::format("unix:{}", path);
+  }
+  return {};
+}
+
+namespace {
+
+constexpr std::string_view syntax =
+    "expected \"a.b.c.d:port\", \"[ipv6]:port\" or \"unix:/path\"";
+
+bool parse_port(std::string_view text, std::uint16_t& port) {
+  if (text.empty() || text.size() > 5) return false;
+  unsigned value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size() || value > 65535) return false;
+  port = static_cast<std::uint16_t>(value);
+  return true;
+}
+
+}  // namespace
+
+std::optional<Address> parse_address(std::string_view text, std::string& error) {
+  Address out;
+  if (text.starts_with("unix:")) {
+    out.kind = Address::Kind::unix_path;
+    out.path = std::string(text.substr(5));
+    if (out.path.empty() || out.path.front() != '/') {
+      error = fmt::format("invalid address \"{}\": a Unix socket path must be absolute", text);
+      return std::nullopt;
+    }
+    // sockaddr_un holds 108 bytes including the terminating NUL.
+    if (out.path.size() > 107) {
+      error = fmt::format("invalid address \"{}\": a Unix socket path is at most 107 bytes", text);
+      return std::nullopt;
+    }
+    return out;
+  }
+
+  std::string_view host;
+  std::string_view port;
+  if (text.starts_with('[')) {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      error = fmt::format("invalid address \"{}\": {}", text, syntax);
+      return std::nullopt;
+    }
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+    out.kind = Address::Kind::ipv6;
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+      error = fmt::format("invalid address \"{}\": missing port; {}", text, syntax);
+      return std::nullopt;
+    }
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) {
+      error = fmt::format("invalid address \"{}\": an IPv6 address needs brackets, e.g. \"[::1]:8888\"", text);
+      return std::nullopt;
+    }
+    out.kind = Address::Kind::ipv4;
+  }
+
+  if (!parse_port(port, out.port)) {
+    error = fmt::format("invalid address \"{}\": port \"{}\" is not a number from 0 to 65535", text, port);
+    return std::nullopt;
+  }
+  boost::system::error_code ec;
+  if (out.kind == Address::Kind::ipv4) {
+    const auto ip = boost::asio::ip::make_address_v4(std::string(host), ec);
+    if (ec) {
+      error = fmt::format("invalid address \"{}\": \"{}\" is not an IPv4 address (host names are not accepted)", text, host);
+      return std::nullopt;
+    }
+    out.host = ip.to_string();
+  } else {
+    const auto ip = boost::asio::ip::make_address_v6(std::string(host), ec);
+    if (ec) {
+      error = fmt::format("invalid address \"{}\": \"{}\" is not an IPv6 address", text, host);
+      return std::nullopt;
+    }
+    out.host = ip.to_string();
+  }
+  return out;
+}
+
+}  // namespace portico

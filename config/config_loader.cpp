@@ -1,0 +1,194 @@
+#include <portico/config.hpp>
+#include <portico/registry.hpp>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "config/toml_reader.hpp"
+
+namespace portico {
+
+using config_detail::position_of;
+using config_detail::TableReader;
+
+const std::string_view embedded_default_config = R"(# portico's embedded default: the greeting on 127.0.0.1:8888.
+[daemon]
+log_level = "info"
+shutdown_timeout = "10s"
+
+[[listener]]
+name = "greeting"
+address = "127.0.0.1:8888"
+handler = "greeting"
+)";
+
+namespace {
+
+constexpr std::string_view level_names[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+
+const std::vector<std::string> daemon_keys = {"log_level", "shutdown_timeout"};
+const std::vector<std::string> listener_keys = {"name", "address", "handler"};
+
+std::vector<std::string> level_choices() { return {std::begin(level_names), std::end(level_names)}; }
+
+void read_daemon(const toml::node& node, DaemonConfig& daemon, Diagnostics& errors) {
+  const auto* table = node.as_table();
+  if (table == nullptr) {
+    errors.error(position_of(node.source()),
+                 fmt::format("\"daemon\" must be a table ([daemon]), not {}", config_detail::type_name(node.type())));
+    return;
+  }
+  TableReader reader(*table, "[daemon]", errors);
+  if (auto level = reader.choice("log_level", level_choices())) daemon.log_level = *parse_log_level(*level);
+  if (auto timeout = reader.duration("shutdown_timeout")) daemon.shutdown_timeout = *timeout;
+  reader.reject_unknown(daemon_keys);
+}
+
+std::optional<ListenerConfig> read_listener(const toml::table& table, std::size_t index, const Registry& registry,
+                                            Diagnostics& errors) {
+  const std::size_t errors_before = errors.size();
+  ListenerConfig listener;
+  listener.pos = position_of(table.source());
+  TableReader reader(table, fmt::format("listener #{}", index + 1), errors);
+
+  auto name = reader.string("name");
+  if (name && name->empty()) {
+    errors.error(reader.position("name"), "\"name\" in listener #" + std::to_string(index + 1) + " must not be empty");
+  }
+  reader.require("address");
+  auto address = reader.address("address");
+  listener.handler = reader.string("handler").value_or("greeting");
+
+  const HandlerType* type = registry.find(listener.handler);
+  std::vector<std::string> candidates = listener_keys;
+  if (type == nullptr) {
+    if (table.get("handler") != nullptr && table.get("handler")->is_string()) {
+      std::string message = fmt::format("unknown handler type \"{}\"", listener.handler);
+      const std::string hint = closest_match(listener.handler, registry.names());
+      if (!hint.empty()) message += fmt::format(" (did you mean \"{}\"?)", hint);
+      message += fmt::format("; known types: {}", fmt::join(registry.names(), ", "));
+      errors.error(reader.position("handler"), std::move(message));
+    }
+    // Without a type, its options cannot be judged: accept them silently
+    // rather than report each as unknown.
+    for (const auto& [key, value] : table) reader.accept(key.str());
+  } else {
+    for (const auto& spec : type->options) {
+      candidates.push_back(spec.name);
+      if (std::find(listener_keys.begin(), listener_keys.end(), spec.name) != listener_keys.end()) continue;
+      if (auto value = reader.option(spec)) {
+        listener.options.set(spec.name, std::move(*value), reader.position(spec.name), true);
+      } else if (table.get(spec.name) == nullptr) {
+        if (spec.default_value) {
+          listener.options.set(spec.name, *spec.default_value, listener.pos, false);
+        } else {
+          reader.require(spec.name);
+        }
+      }
+    }
+  }
+  reader.reject_unknown(candidates);
+
+  if (address) {
+    listener.address = *address;
+    listener.name = name.value_or(address->to_string());
+  }
+  if (type != nullptr && type->validate && errors.size() == errors_before) {
+    type->validate(listener.options, errors);
+  }
+  if (errors.size() != errors_before) return std::nullopt;
+  return listener;
+}
+
+void check_unique(const Config& config, Diagnostics& errors) {
+  for (std::size_t i = 0; i < config.listeners.size(); ++i) {
+    const auto& a = config.listeners[i];
+    for (std::size_t j = 0; j < i; ++j) {
+      const auto& b = config.listeners[j];
+      if (a.name == b.name) {
+        errors.error(a.pos, fmt::format("duplicate listener name \"{}\" (first used at {}:{})", a.name, b.pos.line,
+                                        b.pos.column));
+      }
+      // Port 0 asks for any free port, so two of them never collide.
+      const bool any_port = a.address.is_ip() && a.address.port == 0;
+      if (a.address == b.address && !any_port) {
+        errors.error(a.pos, fmt::format("duplicate address \"{}\" (already used by listener \"{}\" at {}:{})",
+                                        a.address.to_string(), b.name, b.pos.line, b.pos.column));
+      }
+    }
+  }
+}
+
+}  // namespace
+
+std::string_view to_string(LogLevel level) { return level_names[static_cast<int>(level)]; }
+
+std::optional<LogLevel> parse_log_level(std::string_view text) {
+  for (std::size_t i = 0; i < std::size(level_names); ++i) {
+    if (text == level_names[i]) return static_cast<LogLevel>(i);
+  }
+  return std::nullopt;
+}
+
+LoadResult parse_config(std::string_view text, std::string source_name, const Registry& registry) {
+  LoadResult result{std::nullopt, Diagnostics(source_name)};
+  Diagnostics& errors = result.errors;
+  toml::table root;
+  try {
+    root = toml::parse(text, source_name);
+  } catch (const toml::parse_error& e) {
+    errors.error(position_of(e.source()), std::string(e.description()));
+    return result;
+  }
+
+  Config config;
+  config.source = source_name;
+  bool saw_listener = false;
+  for (const auto& [key, node] : root) {
+    const std::string_view name = key.str();
+    if (name == "daemon") {
+      read_daemon(node, config.daemon, errors);
+    } else if (name == "listener") {
+      saw_listener = true;
+      const auto* array = node.as_array();
+      if (array == nullptr || !array->is_array_of_tables()) {
+        errors.error(position_of(node.source()), "\"listener\" must be an array of tables: write each as [[listener]]");
+        continue;
+      }
+      for (std::size_t i = 0; i < array->size(); ++i) {
+        if (auto listener = read_listener(*array->get(i)->as_table(), i, registry, errors)) {
+          config.listeners.push_back(std::move(*listener));
+        }
+      }
+    } else {
+      std::string message = fmt::format("unknown key \"{}\" at the top level", name);
+      const std::string hint = closest_match(name, {"daemon", "listener"});
+      if (!hint.empty()) message += fmt::format(" (did you mean \"{}\"?)", hint);
+      message += "; expected [daemon] or [[listener]]";
+      errors.error(position_of(key.source()), std::move(message));
+    }
+  }
+  if (!saw_listener) errors.error(SourcePos{1, 1}, "no [[listener]] defined: there would be nothing to serve");
+  check_unique(config, errors);
+
+  if (errors.empty()) result.config = std::move(config);
+  return result;
+}
+
+LoadResult load_config_file(const std::string& path, const Registry& registry) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  if (in) text << in.rdbuf();
+  if (!in || in.bad()) {
+    LoadResult result{std::nullopt, Diagnostics(path)};
+    result.errors.error(SourcePos{0, 0}, fmt::format("cannot read the file: {}", std::strerror(errno)));
+    return result;
+  }
+  return parse_config(text.str(), path, registry);
+}
+
+}  // namespace portico

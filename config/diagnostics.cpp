@@ -1,0 +1,62 @@
+#include <portico/diagnostics.hpp>
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+namespace portico {
+
+std::string Diagnostic::to_string() const {
+  if (pos.line == 0) return fmt::format("{}: {}", file, message);
+  return fmt::format("{}:{}:{}: {}", file, pos.line, pos.column, message);
+}
+
+void Diagnostics::error(SourcePos pos, std::string message) {
+  list_.push_back(Diagnostic{file_, pos, std::move(message)});
+}
+
+std::string Diagnostics::to_string() const {
+  std::string out;
+  for (const auto& d : list_) {
+    out += d.to_string();
+    out += '\n';
+  }
+  return out;
+}
+
+namespace {
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+}  // namespace
+
+std::string closest_match(std::string_view word, const std::vector<std::string>& candidates) {
+  // A typo changes a few characters; more than a third of the word is a
+  // different word.
+  const std::size_t limit = std::max<std::size_t>(1, std::min<std::size_t>(3, word.size() / 3));
+  std::string best;
+  std::size_t best_distance = limit + 1;
+  for (const auto& candidate : candidates) {
+    const std::size_t d = edit_distance(word, candidate);
+    if (d < best_distance) {
+      best_distance = d;
+      best = candidate;
+    }
+  }
+  return best;
+}
+
+}  // namespace portico

@@ -1,0 +1,222 @@
+// porticod: command line, logging and signals around portico::Server.
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/program_options.hpp>
+#include <fmt/format.h>
+
+#include <portico/config.hpp>
+#include <portico/registry.hpp>
+#include <portico/server.hpp>
+#include <portico/version.hpp>
+
+#include "daemon/log_setup.hpp"
+
+namespace po = boost::program_options;
+namespace asio = boost::asio;
+
+namespace {
+
+// Exit codes from sysexits(3), so that scripts and systemd can tell a usage
+// mistake from a bad config from a failure at run time.
+constexpr int exit_ok = 0;
+constexpr int exit_runtime = 1;
+constexpr int exit_usage = 64;
+constexpr int exit_config = 78;
+
+constexpr const char* default_config_path = "/etc/portico/portico.toml";
+
+struct Cli {
+  std::string config_path = default_config_path;
+  bool config_given = false;
+  bool check = false;
+  bool print_config = false;
+  bool list_handlers = false;
+  std::optional<portico::LogLevel> log_level;
+};
+
+po::options_description describe_options() {
+  po::options_description options("Options");
+  options.add_options()
+      ("config,c", po::value<std::string>()->value_name("FILE"),
+       "configuration file (default /etc/portico/portico.toml; when that file does not exist, the embedded default "
+       "config serves the greeting on 127.0.0.1:8888)")
+      ("check,t", "validate the configuration and exit")
+      ("print-config", "print the effective configuration, defaults filled in, as TOML and exit")
+      ("list-handlers", "list every handler type with its options and exit")
+      ("log-level,l", po::value<std::string>()->value_name("LEVEL"),
+       "log level, overriding the file: trace, debug, info, warn, error, critical, off")
+      ("version,V", "print the version and exit")
+      ("help,h", "print this help and exit");
+  return options;
+}
+
+void print_usage(std::ostream& out, const po::options_description& options) {
+  out << "Usage: porticod [OPTIONS]\n"
+         "Serve TCP connections with the handlers named in a TOML configuration.\n\n"
+      << options << "\nExit status: 0 success, 1 runtime failure, 64 usage error, 78 configuration error.\n"
+      << "See porticod(8) and portico.toml(5).\n";
+}
+
+// Returns an exit code when the command line alone decides the outcome.
+std::optional<int> parse_command_line(int argc, char** argv, Cli& cli, const portico::Registry& registry) {
+  const auto options = describe_options();
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(options).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "porticod: " << e.what() << "\nTry 'porticod --help' for more information.\n";
+    return exit_usage;
+  }
+  if (vm.count("help")) {
+    print_usage(std::cout, options);
+    return exit_ok;
+  }
+  if (vm.count("version")) {
+    std::cout << "porticod " << portico::version() << "\n";
+    return exit_ok;
+  }
+  if (vm.count("list-handlers")) {
+    std::cout << registry.describe();
+    return exit_ok;
+  }
+  if (vm.count("config")) {
+    cli.config_path = vm["config"].as<std::string>();
+    cli.config_given = true;
+  }
+  cli.check = vm.count("check") > 0;
+  cli.print_config = vm.count("print-config") > 0;
+  if (vm.count("log-level")) {
+    cli.log_level = portico::parse_log_level(vm["log-level"].as<std::string>());
+    if (!cli.log_level) {
+      std::cerr << "porticod: invalid log level '" << vm["log-level"].as<std::string>()
+                << "': expected trace, debug, info, warn, error, critical or off\n";
+      return exit_usage;
+    }
+  }
+  return std::nullopt;
+}
+
+// Watches SIGINT and SIGTERM: the first drains, the second stops at once.
+class SignalHandler {
+ public:
+  SignalHandler(asio::io_context& io, portico::Server& server, spdlog::logger& log, portico::Duration grace)
+      : io_(io), server_(server), log_(log), grace_(grace), stop_signals_(io, SIGINT, SIGTERM), hup_(io, SIGHUP) {
+    wait_stop();
+    wait_hup();
+  }
+
+ private:
+  void wait_stop() {
+    stop_signals_.async_wait([this](boost::system::error_code ec, int signal) {
+      if (ec) return;
+      if (stopping_) {
+        log_.warn("received SIG{} again: exiting now, closing {} connection(s)", sigabbrev_np(signal),
+                  server_.connection_count());
+        io_.stop();
+        return;
+      }
+      stopping_ = true;
+      log_.info("received SIG{}: no longer accepting; waiting up to {} for {} connection(s)", sigabbrev_np(signal),
+                portico::format_duration(grace_), server_.connection_count());
+      server_.shutdown(grace_, [this] {
+        log_.info("porticod stopped");
+        stop_signals_.cancel();
+        hup_.cancel();
+        io_.stop();
+      });
+      wait_stop();
+    });
+  }
+
+  void wait_hup() {
+    hup_.async_wait([this](boost::system::error_code ec, int) {
+      if (ec) return;
+      log_.warn("received SIGHUP: reloading is not supported by this version; restart porticod to apply changes");
+      wait_hup();
+    });
+  }
+
+  asio::io_context& io_;
+  portico::Server& server_;
+  spdlog::logger& log_;
+  portico::Duration grace_;
+  asio::signal_set stop_signals_;
+  asio::signal_set hup_;
+  bool stopping_ = false;
+};
+
+int run(int argc, char** argv) {
+  portico::Registry registry;
+  portico::register_builtin_handlers(registry);
+
+  Cli cli;
+  if (auto code = parse_command_line(argc, argv, cli, registry)) return *code;
+
+  auto log = portico::make_daemon_logger();
+  portico::set_log_level(*log, cli.log_level.value_or(portico::LogLevel::info));
+
+  const bool use_embedded = !cli.config_given && access(cli.config_path.c_str(), F_OK) != 0 && errno == ENOENT;
+  auto loaded = use_embedded ? portico::parse_config(portico::embedded_default_config,
+                                                     std::string(portico::embedded_default_name), registry)
+                             : portico::load_config_file(cli.config_path, registry);
+  if (!loaded.config) {
+    std::cerr << loaded.errors.to_string();
+    std::cerr << fmt::format("porticod: {} error(s) in {}\n", loaded.errors.size(), loaded.errors.file());
+    return exit_config;
+  }
+  const portico::Config& config = *loaded.config;
+  if (cli.check) {
+    std::cout << fmt::format("{}: configuration OK ({} listener(s))\n", config.source, config.listeners.size());
+    return exit_ok;
+  }
+  if (cli.print_config) {
+    std::cout << portico::print_config(config, registry);
+    return exit_ok;
+  }
+
+  portico::set_log_level(*log, cli.log_level.value_or(config.daemon.log_level));
+  if (use_embedded) {
+    log->info("no configuration file at {}: running the embedded default configuration", cli.config_path);
+  }
+
+  // One thread runs everything; the hint lets Asio skip locking it would
+  // need for several.
+  asio::io_context io(1);
+  portico::Server server(io, registry, log);
+  try {
+    server.start(config);
+  } catch (const portico::StartError& e) {
+    log->error("{}", e.what());
+    return exit_runtime;
+  }
+  for (const auto& listener : server.listeners()) {
+    log->info("serving {} on {} ({})", listener.name, listener.address, listener.handler);
+  }
+  SignalHandler signals(io, server, *log, config.daemon.shutdown_timeout);
+  io.run();
+  return exit_ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // A client that goes away mid-write must cost an error code, not the
+  // process.
+  std::signal(SIGPIPE, SIG_IGN);
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "porticod: fatal: %s\n", e.what());
+    return exit_runtime;
+  }
+}

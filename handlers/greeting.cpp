@@ -1,0 +1,95 @@
+#include "handlers/greeting.hpp"
+
+#include <array>
+#include <string_view>
+
+#include <boost/asio/buffer.hpp>
+
+#include <portico/connection.hpp>
+
+namespace portico::handlers {
+
+namespace {
+
+namespace asio = boost::asio;
+using spdlog::level::debug;
+
+constexpr std::int64_t max_read_limit = 65536;
+
+class Greeting final : public Handler {
+ public:
+  explicit Greeting(const Options& options)
+      : message_(options.string("message")),
+        read_limit_(static_cast<std::size_t>(options.integer("read_limit"))),
+        read_timeout_(options.duration("read_timeout")),
+        on_connect_(options.string("mode") == "on-connect") {}
+
+  asio::awaitable<void> serve(Connection& conn) override {
+    conn.log(debug, "connection from {}", conn.peer().to_string());
+    if (!on_connect_) {
+      // What the client sends is only logged, so one buffer per thread
+      // serves every connection and none holds memory while it waits.
+      thread_local std::array<char, max_read_limit> scratch;
+      const IoResult read = co_await conn.read_some(asio::buffer(scratch.data(), read_limit_), read_timeout_);
+      if (read.timed_out()) {
+        conn.log(spdlog::level::info, "timed out: nothing received within {}", format_duration(read_timeout_));
+        co_return;
+      }
+      // An EOF still gets the answer: the client may have shut down its
+      // sending side after its request, as `nc -N` does.
+      if (!read.ok() && read.ec != asio::error::eof) {
+        conn.log(debug, "read failed: {}", read.ec.message());
+        co_return;
+      }
+      conn.log(debug, "received {:?}", std::string_view(scratch.data(), read.bytes));
+    }
+    conn.log(debug, "sending {:?}", message_);
+    const IoResult written = co_await conn.write(asio::buffer(message_), read_timeout_);
+    if (!written.ok()) {
+      conn.log(debug, "write failed: {}", written.timed_out() ? "timed out" : written.ec.message());
+      co_return;
+    }
+    conn.log(debug, "closing the connection");
+  }
+
+ private:
+  std::string message_;
+  std::size_t read_limit_;
+  Duration read_timeout_;
+  bool on_connect_;
+};
+
+}  // namespace
+
+HandlerType greeting_type() {
+  using namespace std::chrono_literals;
+  return HandlerType{
+      .name = "greeting",
+      .doc = "read what the client sends, answer with a fixed message, close",
+      .options =
+          {
+              {.name = "message",
+               .type = OptionType::string,
+               .default_value = std::string("Hello from server!\n"),
+               .doc = "bytes sent to the client"},
+              {.name = "read_limit",
+               .type = OptionType::integer,
+               .default_value = std::int64_t{100},
+               .doc = "most bytes read from the client before answering",
+               .min = 1,
+               .max = max_read_limit},
+              {.name = "read_timeout",
+               .type = OptionType::duration,
+               .default_value = Duration(10s),
+               .doc = "how long to wait for the client to send (and to take the answer); 0s waits forever"},
+              {.name = "mode",
+               .type = OptionType::string,
+               .default_value = std::string("after-read"),
+               .doc = "answer after reading, or send at once as a banner",
+               .choices = {"after-read", "on-connect"}},
+          },
+      .create = [](const Options& options) { return std::make_unique<Greeting>(options); },
+  };
+}
+
+}  // namespace portico::handlers

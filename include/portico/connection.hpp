@@ -1,0 +1,114 @@
+#pragma once
+// One accepted client connection, as a handler sees it.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/intrusive/list_hook.hpp>
+#include <boost/system/error_code.hpp>
+#include <spdlog/logger.h>
+
+#include <portico/duration.hpp>
+
+namespace portico {
+
+// The client as the connection knows it: an IP address and port, or a Unix
+// socket peer (which has neither).
+struct Peer {
+  boost::asio::ip::address ip;
+  std::uint16_t port = 0;
+  bool is_unix = false;
+
+  std::string to_string() const;  // "127.0.0.1:5555", "[::1]:5555", "unix"
+};
+
+// The outcome of one I/O step. `ec` is empty on success, `eof` when the
+// client closed, `timed_out` when a deadline passed, or what the OS said.
+struct IoResult {
+  boost::system::error_code ec;
+  std::size_t bytes = 0;
+
+  bool ok() const { return !ec; }
+  bool timed_out() const;
+};
+
+// Owned by the server's per-connection coroutine, which outlives the
+// handler's serve() call; handlers receive it by reference. Every member runs
+// on the io_context's thread only.
+//
+// The I/O helpers apply the listener's timeouts and an optional timeout of
+// their own (zero = none), and never throw for network errors: a reset or an
+// EOF is an ordinary outcome of a connection.
+class Connection {
+ public:
+  using socket_type = boost::asio::generic::stream_protocol::socket;
+  using clock = std::chrono::steady_clock;
+
+  Connection(socket_type socket, Peer peer, std::string_view listener_name, spdlog::logger& logger);
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  ~Connection();
+
+  socket_type& socket() { return socket_; }
+  const Peer& peer() const { return peer_; }
+  std::string_view listener_name() const { return listener_name_; }
+
+  // Reads what is available, at most buffer.size() bytes (>= 1 on success).
+  boost::asio::awaitable<IoResult> read_some(boost::asio::mutable_buffer buffer, Duration timeout = {});
+  // Writes the whole buffer.
+  boost::asio::awaitable<IoResult> write(boost::asio::const_buffer buffer, Duration timeout = {});
+  // Waits until a read would not block, without holding a buffer meanwhile.
+  boost::asio::awaitable<IoResult> wait_readable(Duration timeout = {});
+
+  // Closes the socket; later I/O fails with bad_descriptor.
+  void close();
+
+  // Timeouts that apply to every I/O step of this connection: `idle` since
+  // the last byte moved (zero = none), and a deadline for the whole session.
+  void set_idle_timeout(Duration idle) { idle_timeout_ = idle; }
+  void set_session_deadline(clock::time_point deadline) { session_deadline_ = deadline; }
+
+  // Logging with the listener name and peer in front of every line. Nothing
+  // is formatted when `level` is off.
+  bool should_log(spdlog::level::level_enum level) const { return logger_.should_log(level); }
+  template <typename... Args>
+  void log(spdlog::level::level_enum level, fmt::format_string<Args...> format, Args&&... args) {
+    if (!logger_.should_log(level)) return;
+    write_log(level, fmt::vformat(format, fmt::make_format_args(args...)));
+  }
+
+  // Server bookkeeping: links every live connection of a listener so that a
+  // shutdown can close them.
+  boost::intrusive::list_member_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>> live_hook;
+
+  // Waits until no timer completion refers to this connection any more; the
+  // server awaits it before destroying the connection.
+  boost::asio::awaitable<void> quiesce();
+
+ private:
+  void write_log(spdlog::level::level_enum level, std::string_view text);
+  // Starts the deadline for one I/O step; returns false when none applies.
+  bool arm(Duration timeout);
+  void disarm();
+  IoResult finish(boost::system::error_code ec, std::size_t bytes);
+
+  socket_type socket_;
+  boost::asio::steady_timer timer_;
+  Peer peer_;
+  std::string_view listener_name_;
+  spdlog::logger& logger_;
+  Duration idle_timeout_{0};
+  clock::time_point session_deadline_ = clock::time_point::max();
+  std::uint32_t timer_generation_ = 0;
+  std::uint16_t timer_waits_ = 0;
+  bool timed_out_ = false;
+};
+
+}  // namespace portico

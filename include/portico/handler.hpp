@@ -1,0 +1,47 @@
+#pragma once
+// The contract between the server and a handler type.
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+#include <portico/diagnostics.hpp>
+#include <portico/options.hpp>
+
+namespace portico {
+
+class Connection;
+
+// One handler object serves every connection of one listener (built from
+// that listener's options). serve() runs as its own coroutine per connection
+// on the server's single io_context thread; it owns nothing of the
+// connection and must not keep a reference to it after returning. An
+// exception escaping serve() is logged and ends that connection only.
+class Handler {
+ public:
+  virtual ~Handler() = default;
+  virtual boost::asio::awaitable<void> serve(Connection& conn) = 0;
+};
+
+// Reports handler-specific mistakes beyond what the option schema checks
+// (e.g. a command that does not exist). Call `errors.error(pos, msg)` with
+// `options.position(name)`.
+using OptionValidator = std::function<void(const Options& options, Diagnostics& errors)>;
+using HandlerFactory = std::function<std::unique_ptr<Handler>(const Options& options)>;
+
+// A handler type: a name, an options schema and a factory. The schema is the
+// single source for validation, --list-handlers and the documentation.
+struct HandlerType {
+  std::string name;
+  std::string doc;  // one line
+  std::vector<OptionSpec> options;
+  HandlerFactory create;
+  OptionValidator validate = {};
+
+  const OptionSpec* find_option(std::string_view option) const;
+};
+
+}  // namespace portico

@@ -1,0 +1,60 @@
+#pragma once
+// The server: listeners bound from a config, serving on one io_context.
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <spdlog/logger.h>
+
+#include <portico/config.hpp>
+#include <portico/registry.hpp>
+
+namespace portico {
+
+// Thrown by Server::start when a listener cannot be set up; the message names
+// the listener, the address and the OS error.
+class StartError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Owns the listeners and their connections. All members must be called on
+// the io_context's thread (or before it runs). The registry and logger must
+// outlive the server.
+class Server {
+ public:
+  Server(boost::asio::io_context& io, const Registry& registry, std::shared_ptr<spdlog::logger> logger);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Builds every listener's handler and binds every listener; only when all
+  // succeeded does it start accepting. On failure nothing stays open and
+  // StartError is thrown.
+  void start(const Config& config);
+
+  struct ListenerInfo {
+    std::string name;
+    std::string address;  // with the real port when port 0 was asked
+    std::string handler;
+  };
+  std::vector<ListenerInfo> listeners() const;
+
+  std::size_t connection_count() const;
+
+  // Stops accepting at once, lets connections finish for up to `grace`, then
+  // closes the rest, and calls `done` when none remain. Calling it again
+  // closes the remaining connections at once.
+  void shutdown(Duration grace, std::function<void()> done);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace portico
