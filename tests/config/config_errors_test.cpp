@@ -1,0 +1,130 @@
+// One test per kind of config mistake, each asserting the exact
+// FILE:LINE:COL and message a user sees.
+
+#include <catch2/catch.hpp>
+
+#include <portico/config.hpp>
+#include <portico/registry.hpp>
+
+namespace {
+
+std::vector<std::string> errors_of(const std::string& text) {
+  portico::Registry registry;
+  portico::register_builtin_handlers(registry);
+  const auto result = portico::parse_config(text, "my.toml", registry);
+  CHECK_FALSE(result.config);
+  std::vector<std::string> out;
+  for (const auto& d : result.errors.all()) out.push_back(d.to_string());
+  return out;
+}
+
+using Errors = std::vector<std::string>;
+
+}  // namespace
+
+TEST_CASE("a TOML syntax error names its position", "[config][errors]") {
+  const auto errors = errors_of("[[listener]]\naddress = \"127.0.0.1:1\n");
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].starts_with("my.toml:2:"));
+  CHECK(errors[0].find("string") != std::string::npos);
+}
+
+TEST_CASE("a value of the wrong type", "[config][errors]") {
+  CHECK(errors_of("[[listener]]\naddress = \"127.0.0.1:1\"\nread_limit = \"100\"\n") ==
+        Errors{"my.toml:3:14: \"read_limit\" in listener #1 must be an integer, not a string"});
+  CHECK(errors_of("[daemon]\nshutdown_timeout = 10\n[[listener]]\naddress = \"127.0.0.1:1\"\n") ==
+        Errors{"my.toml:2:20: \"shutdown_timeout\" in [daemon] must be a duration string such as \"10s\", not an "
+               "integer"});
+}
+
+TEST_CASE("an unknown key, with a suggestion when one is close", "[config][errors]") {
+  CHECK(errors_of("[[listener]]\naddress = \"127.0.0.1:1\"\nmesage = \"x\"\n") ==
+        Errors{"my.toml:3:1: unknown key \"mesage\" in listener #1 (did you mean \"message\"?)"});
+  CHECK(errors_of("[[listener]]\naddress = \"127.0.0.1:1\"\nflavour = 1\n") ==
+        Errors{"my.toml:3:1: unknown key \"flavour\" in listener #1"});
+  CHECK(errors_of("[deamon]\n[[listener]]\naddress = \"127.0.0.1:1\"\n") ==
+        Errors{"my.toml:1:2: unknown key \"deamon\" at the top level (did you mean \"daemon\"?); expected [daemon] "
+               "or [[listener]]"});
+}
+
+TEST_CASE("a missing required key", "[config][errors]") {
+  CHECK(errors_of("[[listener]]\nname = \"x\"\n") ==
+        Errors{"my.toml:1:1: listener #1 is missing the required key \"address\""});
+}
+
+TEST_CASE("no listener at all", "[config][errors]") {
+  CHECK(errors_of("[daemon]\nlog_level = \"info\"\n") ==
+        Errors{"my.toml:1:1: no [[listener]] defined: there would be nothing to serve"});
+}
+
+TEST_CASE("listener written as a single table", "[config][errors]") {
+  CHECK(errors_of("[listener]\naddress = \"127.0.0.1:1\"\n") ==
+        Errors{"my.toml:1:1: \"listener\" must be an array of tables: write each as [[listener]]"});
+}
+
+TEST_CASE("duplicate listener names and addresses", "[config][errors]") {
+  CHECK(errors_of("[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:1\"\n"
+                  "[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:2\"\n") ==
+        Errors{"my.toml:4:1: duplicate listener name \"a\" (first used at 1:1)"});
+  CHECK(errors_of("[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:1\"\n"
+                  "[[listener]]\nname = \"b\"\naddress = \"127.0.0.1:1\"\n") ==
+        Errors{"my.toml:4:1: duplicate address \"127.0.0.1:1\" (already used by listener \"a\" at 1:1)"});
+}
+
+TEST_CASE("a bad address", "[config][errors]") {
+  CHECK(errors_of("[[listener]]\naddress = \"localhost:80\"\n") ==
+        Errors{"my.toml:2:11: \"address\" in listener #1: invalid address \"localhost:80\": \"localhost\" is not an "
+               "IPv4 address (host names are not accepted)"});
+}
+
+TEST_CASE("a bad duration", "[config][errors]") {
+  CHECK(errors_of("[[listener]]\naddress = \"127.0.0.1:1\"\nread_timeout = \"10 seconds\"\n") ==
+        Errors{"my.toml:3:16: \"read_timeout\" in listener #1: invalid duration \"10 seconds\": unknown unit \" "
+               "seconds\" (use ms, s, m or h)"});
+}
+
+TEST_CASE("an unknown handler type, with the known ones", "[config][errors]") {
+  CHECK(errors_of("[[listener]]\naddress = \"127.0.0.1:1\"\nhandler = \"greting\"\n") ==
+        Errors{"my.toml:3:11: unknown handler type \"greting\" (did you mean \"greeting\"?); known types: " +
+               [] {
+                 portico::Registry r;
+                 portico::register_builtin_handlers(r);
+                 std::string names;
+                 for (const auto& n : r.names()) names += (names.empty() ? "" : ", ") + n;
+                 return names;
+               }()});
+}
+
+TEST_CASE("a value outside its range or choices", "[config][errors]") {
+  CHECK(errors_of("[[listener]]\naddress = \"127.0.0.1:1\"\nread_limit = 0\n") ==
+        Errors{"my.toml:3:14: \"read_limit\" in listener #1 must be from 1 to 65536, not 0"});
+  CHECK(errors_of("[[listener]]\naddress = \"127.0.0.1:1\"\nmode = \"later\"\n") ==
+        Errors{"my.toml:3:8: \"mode\" in listener #1 must be one of after-read, on-connect, not \"later\""});
+  CHECK(errors_of("[daemon]\nlog_level = \"loud\"\n[[listener]]\naddress = \"127.0.0.1:1\"\n") ==
+        Errors{"my.toml:2:13: \"log_level\" in [daemon] must be one of trace, debug, info, warn, error, critical, "
+               "off, not \"loud\""});
+}
+
+TEST_CASE("every mistake of a file is reported, in file order", "[config][errors]") {
+  const auto errors = errors_of(
+      "[daemon]\n"
+      "log_level = 3\n"
+      "[[listener]]\n"
+      "address = \"1.2.3\"\n"
+      "[[listener]]\n"
+      "address = \"127.0.0.1:5\"\n"
+      "read_limt = 5\n");
+  CHECK(errors == Errors{
+                      "my.toml:2:13: \"log_level\" in [daemon] must be a string, not an integer",
+                      "my.toml:4:11: \"address\" in listener #1: invalid address \"1.2.3\": missing port; expected "
+                      "\"a.b.c.d:port\", \"[ipv6]:port\" or \"unix:/path\"",
+                      "my.toml:7:1: unknown key \"read_limt\" in listener #2 (did you mean \"read_limit\"?)",
+                  });
+}
+
+TEST_CASE("an unreadable file is reported without a position", "[config][errors]") {
+  portico::Registry registry;
+  const auto result = portico::load_config_file("/nonexistent/x.toml", registry);
+  REQUIRE_FALSE(result.config);
+  CHECK(result.errors.to_string() == "/nonexistent/x.toml: cannot read the file: No such file or directory\n");
+}

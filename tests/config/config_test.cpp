@@ -1,0 +1,85 @@
+#include <catch2/catch.hpp>
+
+#include <portico/config.hpp>
+#include <portico/registry.hpp>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+portico::Registry builtin() {
+  portico::Registry r;
+  portico::register_builtin_handlers(r);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("a full config parses into plain structs with defaults filled in", "[config]") {
+  const auto registry = builtin();
+  const auto result = portico::parse_config(R"(
+[daemon]
+log_level = "debug"
+shutdown_timeout = "250ms"
+
+[[listener]]
+name = "hello"
+address = "127.0.0.1:8888"
+message = "hi\n"
+
+[[listener]]
+address = "[::1]:0"
+handler = "greeting"
+mode = "on-connect"
+)",
+                                            "test.toml", registry);
+  INFO(result.errors.to_string());
+  REQUIRE(result.config);
+  const auto& config = *result.config;
+  CHECK(config.daemon.log_level == portico::LogLevel::debug);
+  CHECK(config.daemon.shutdown_timeout == 250ms);
+  REQUIRE(config.listeners.size() == 2);
+  CHECK(config.listeners[0].name == "hello");
+  CHECK(config.listeners[0].handler == "greeting");
+  CHECK(config.listeners[0].options.string("message") == "hi\n");
+  CHECK(config.listeners[0].options.is_explicit("message"));
+  CHECK(config.listeners[0].options.integer("read_limit") == 100);
+  CHECK_FALSE(config.listeners[0].options.is_explicit("read_limit"));
+  CHECK(config.listeners[0].options.duration("read_timeout") == 10s);
+  CHECK(config.listeners[0].pos.line == 6);
+  // A listener without a name is named by its address.
+  CHECK(config.listeners[1].name == "[::1]:0");
+  CHECK(config.listeners[1].options.string("mode") == "on-connect");
+}
+
+TEST_CASE("the embedded default serves the greeting on 127.0.0.1:8888", "[config]") {
+  const auto registry = builtin();
+  const auto result = portico::parse_config(portico::embedded_default_config, "<embedded default>", registry);
+  REQUIRE(result.config);
+  REQUIRE(result.config->listeners.size() == 1);
+  CHECK(result.config->listeners[0].address.to_string() == "127.0.0.1:8888");
+  CHECK(result.config->listeners[0].handler == "greeting");
+}
+
+TEST_CASE("two listeners on port 0 do not collide", "[config]") {
+  const auto registry = builtin();
+  const auto result = portico::parse_config(
+      "[[listener]]\naddress = \"127.0.0.1:0\"\nname = \"a\"\n[[listener]]\naddress = \"127.0.0.1:0\"\nname = \"b\"\n",
+      "t.toml", registry);
+  CHECK(result.errors.empty());
+}
+
+TEST_CASE("print_config output parses back to the same config", "[config]") {
+  const auto registry = builtin();
+  const auto first = portico::parse_config(
+      "[daemon]\nshutdown_timeout = \"2m\"\n[[listener]]\naddress = \"127.0.0.1:9\"\nmessage = \"a\\\"b\\u0001\"\n",
+      "t.toml", registry);
+  REQUIRE(first.config);
+  const std::string printed = portico::print_config(*first.config, registry);
+  const auto second = portico::parse_config(printed, "printed.toml", registry);
+  INFO(printed);
+  REQUIRE(second.config);
+  CHECK(second.config->daemon.shutdown_timeout == first.config->daemon.shutdown_timeout);
+  CHECK(second.config->listeners[0].options == first.config->listeners[0].options);
+  CHECK(second.config->listeners[0].options.string("message") == "a\"b\x01");
+}

@@ -1,0 +1,105 @@
+// porticod's command line: exit codes and what it prints.
+
+#include <catch2/catch.hpp>
+
+#include "support/daemon.hpp"
+
+using namespace portico::test;
+using Catch::Matchers::Contains;
+using Catch::Matchers::StartsWith;
+
+TEST_CASE("an unknown flag is a usage error (64)", "[cli]") {
+  const auto r = run_porticod({"--no-such-flag"});
+  CHECK(r.exit_code == 64);
+  CHECK_THAT(r.err, Contains("unrecognised option '--no-such-flag'"));
+}
+
+TEST_CASE("an invalid --log-level is a usage error (64)", "[cli]") {
+  const auto r = run_porticod({"-l", "loud", "--check"});
+  CHECK(r.exit_code == 64);
+  CHECK_THAT(r.err, Contains("invalid log level 'loud'"));
+}
+
+TEST_CASE("porticod --help and --version exit 0", "[cli]") {
+  const auto help = run_porticod({"--help"});
+  CHECK(help.exit_code == 0);
+  CHECK_THAT(help.out, StartsWith("Usage: porticod"));
+  CHECK_THAT(help.out, Contains("--check"));
+  const auto version = run_porticod({"-V"});
+  CHECK(version.exit_code == 0);
+  CHECK_THAT(version.out, StartsWith("porticod 0."));
+}
+
+TEST_CASE("porticod --list-handlers prints every type with its options", "[cli]") {
+  const auto r = run_porticod({"--list-handlers"});
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.out, Contains("greeting: read what the client sends"));
+  CHECK_THAT(r.out, Contains("    message "));
+  CHECK_THAT(r.out, Contains("\"Hello from server!\\n\""));
+  CHECK_THAT(r.out, Contains("    read_limit "));
+  CHECK_THAT(r.out, Contains("    read_timeout "));
+  CHECK_THAT(r.out, Contains("(one of: after-read, on-connect)"));
+}
+
+TEST_CASE("porticod --check accepts a good file with exit 0", "[cli]") {
+  TempDir dir;
+  const auto path = dir.write("good.toml", "[[listener]]\naddress = \"127.0.0.1:0\"\n");
+  const auto r = run_porticod({"--check", "-c", path});
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == path + ": configuration OK (1 listener(s))\n");
+}
+
+TEST_CASE("porticod --check reports every mistake of a bad file with its position, exit 78", "[cli]") {
+  TempDir dir;
+  const auto path = dir.write("bad.toml",
+                              "[daemon]\n"
+                              "log_levle = \"info\"\n"
+                              "[[listener]]\n"
+                              "address = \"127.0.0.1:99999\"\n"
+                              "read_limit = \"many\"\n");
+  const auto r = run_porticod({"-t", "-c", path});
+  CHECK(r.exit_code == 78);
+  CHECK_THAT(r.err, Contains(path + ":2:1: unknown key \"log_levle\" in [daemon] (did you mean \"log_level\"?)"));
+  CHECK_THAT(r.err, Contains(path + ":4:11: \"address\" in listener #1: invalid address \"127.0.0.1:99999\": port "
+                                    "\"99999\" is not a number from 0 to 65535"));
+  CHECK_THAT(r.err, Contains(path + ":5:14: \"read_limit\" in listener #1 must be an integer, not a string"));
+  CHECK_THAT(r.err, Contains("porticod: 3 error(s) in " + path));
+}
+
+TEST_CASE("an explicitly named missing config file is a config error", "[cli]") {
+  const auto r = run_porticod({"-c", "/nonexistent/portico.toml"});
+  CHECK(r.exit_code == 78);
+  CHECK_THAT(r.err, Contains("/nonexistent/portico.toml: cannot read the file: No such file or directory"));
+}
+
+TEST_CASE("porticod --print-config writes the effective config with defaults, and it reads back", "[cli]") {
+  TempDir dir;
+  const auto path = dir.write("in.toml", "[[listener]]\naddress = \"[::1]:0\"\nmessage = \"hi\\n\"\n");
+  const auto r = run_porticod({"--print-config", "-c", path});
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, Contains("shutdown_timeout = \"10s\""));
+  CHECK_THAT(r.out, Contains("name = \"[::1]:0\"\naddress = \"[::1]:0\"\nhandler = \"greeting\"\n"
+                             "message = \"hi\\n\"\nread_limit = 100\nread_timeout = \"10s\"\nmode = \"after-read\"\n"));
+  const auto again = dir.write("again.toml", r.out);
+  CHECK(run_porticod({"--check", "-c", again}).exit_code == 0);
+}
+
+TEST_CASE("a listener that cannot bind fails the start with exit 1, naming listener, address and error", "[cli]") {
+  auto first = Daemon::start("[[listener]]\nname = \"one\"\naddress = \"127.0.0.1:0\"\n");
+  TempDir dir;
+  const std::string address = "127.0.0.1:" + std::to_string(first.port());
+  const auto path = dir.write("clash.toml", "[[listener]]\nname = \"two\"\naddress = \"" + address + "\"\n");
+  const auto r = run_porticod({"-c", path});
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.err, Contains("listener \"two\": cannot bind to " + address + ": Address already in use"));
+}
+
+TEST_CASE("the startup log names each listener with its real port", "[cli]") {
+  auto d = Daemon::start(
+      "[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:0\"\n"
+      "[[listener]]\naddress = \"127.0.0.1:0\"\nmode = \"on-connect\"\n",
+      {.listeners = 2});
+  CHECK(d.port("a") != 0);
+  CHECK(d.port("127.0.0.1:0") != 0);
+  CHECK_THAT(d.log(), Contains("serving a on 127.0.0.1:" + std::to_string(d.port("a")) + " (greeting)"));
+}

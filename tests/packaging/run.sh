@@ -1,0 +1,371 @@
+#!/bin/bash
+# tests/packaging/run.sh: build, lint, install, exercise and purge the Debian
+# packages of portico. Runs as root on a Debian 12 machine or container
+# (systemd need not be running), changes the system (installs and purges the
+# packages, creates the system user portico) and cleans up what it starts.
+#
+#   tests/packaging/run.sh            # builds with packaging/build-deb
+#   tests/packaging/run.sh DEBDIR     # tests the .deb files already in DEBDIR
+#
+# Prints PASS/FAIL per step, the output of failed steps, and a last line
+# "N passed, N failed". Exit status 0 only when every step passed.
+# Environment: PORTICO_TEST_KEEP=1 keeps the work directory.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top=$(cd "$here/../.." && pwd)
+mandir=$top/man
+
+if [[ $(id -u) -ne 0 ]]; then
+    echo "run.sh: must run as root (it installs and purges packages)" >&2
+    exit 2
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/portico-pkgtest.XXXXXX")
+chmod 755 "$work"
+# kill_server: kill the porticod that the serve step started, if it still runs
+# (its pid is in $work/server.pid; the step runs in a subshell).
+kill_server() {
+    local pid
+    pid=$(cat "$work/server.pid" 2>/dev/null) || return 0
+    if [[ -n $pid ]] && [[ $(readlink "/proc/$pid/exe" 2>/dev/null) = /usr/sbin/porticod ]]; then
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$work/server.pid"
+}
+cleanup() {
+    kill_server
+    if [[ ${PORTICO_TEST_KEEP:-0} = 1 ]]; then
+        echo "work directory kept: $work"
+    else
+        rm -rf "$work"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+passed=0
+failed=0
+skipped=0
+failures=()
+# step NAME FUNCTION [ARGS...]: run FUNCTION with `set -e` in a subshell,
+# its output to a log, and count it. The output of a failed step is shown.
+step() {
+    local name=$1
+    shift
+    local log
+    log=$work/step-$((passed + failed + skipped + 1)).log
+    local rc=0
+    set +e
+    ( set -e; "$@" ) >"$log" 2>&1
+    rc=$?
+    set -e
+    if [[ $rc -eq 0 ]]; then
+        passed=$((passed + 1))
+        echo "PASS: $name"
+    elif [[ $rc -eq 77 ]]; then
+        skipped=$((skipped + 1))
+        echo "SKIP: $name ($(tail -n 1 "$log"))"
+    else
+        failed=$((failed + 1))
+        failures+=("$name")
+        echo "FAIL: $name"
+        sed 's/^/    | /' "$log" | tail -n 40
+    fi
+    return 0
+}
+finish() {
+    [[ $skipped -eq 0 ]] || echo "($skipped skipped)"
+    [[ $failed -eq 0 ]] || printf 'failed: %s\n' "${failures[@]}"
+    echo "$passed passed, $failed failed"
+    exit $((failed > 0 ? 1 : 0))
+}
+fail() { echo "$*" >&2; return 1; }
+
+debdir=$work/debs
+mkdir -p "$debdir"
+installed_list=$work/installed-files
+
+# --- steps ----------------------------------------------------------------
+
+build_debs() {
+    timeout 3600 "$top/packaging/build-deb" "$debdir"
+    ls -l "$debdir"
+    compgen -G "$debdir/portico_*.deb" >/dev/null || fail "no portico_*.deb built"
+}
+
+use_prebuilt() {
+    cp -v "$1"/*.deb "$debdir/"
+    compgen -G "$debdir/portico_*.deb" >/dev/null || fail "no portico_*.deb in $1"
+}
+
+lintian_clean() {
+    local out=$work/lintian.txt
+    # lintian's own exit status also counts tags below warning on some
+    # versions; judge by the tags. "running with root privileges" is a note.
+    timeout 900 lintian --info --display-info --tag-display-limit 0 "$debdir"/*.deb >"$out" 2>&1 || true
+    cat "$out"
+    if grep -Eq '^[EW]: ' "$out"; then
+        fail "lintian reported errors or warnings"
+    fi
+    if grep -Eq '^(internal error|.*Traceback|Can.t locate)' "$out"; then
+        fail "lintian did not run properly"
+    fi
+}
+
+purge_if_installed() {
+    local pkgs=()
+    for p in portico libportico-dev; do
+        if dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qv '^not-installed$'; then
+            pkgs+=("$p")
+        fi
+    done
+    if [[ ${#pkgs[@]} -gt 0 ]]; then
+        timeout 600 env DEBIAN_FRONTEND=noninteractive apt-get purge -y "${pkgs[@]}"
+    fi
+}
+
+install_pkgs() {
+    purge_if_installed
+    local debs=("$debdir"/portico_*.deb)
+    compgen -G "$debdir/libportico-dev_*.deb" >/dev/null && debs+=("$debdir"/libportico-dev_*.deb)
+    timeout 900 env DEBIAN_FRONTEND=noninteractive apt-get install -y "${debs[@]}"
+    dpkg-query -W -f='${db:Status-Abbrev} ${Package} ${Version}\n' portico
+    dpkg-query -W -f='${db:Status-Status}' portico | grep -qx installed || fail "portico is not installed"
+    [[ -x /usr/sbin/porticod ]] || fail "/usr/sbin/porticod is missing"
+    getent passwd portico || fail "no user portico"
+    getent group portico || fail "no group portico"
+    # files of the package, to check the purge against
+    dpkg -L portico >"$installed_list"
+    if dpkg-query -W libportico-dev >/dev/null 2>&1; then
+        dpkg -L libportico-dev >>"$installed_list"
+    fi
+    # Under a running systemd the postinst started the service: stop it, the
+    # serve step runs its own porticod on the same port.
+    if [[ -d /run/systemd/system ]]; then
+        timeout 60 systemctl stop portico.service || true
+    fi
+}
+
+conffile_registered() {
+    local conffiles
+    conffiles=$(dpkg-query -W -f='${Conffiles}\n' portico)
+    echo "$conffiles"
+    grep -Eq '^ /etc/portico/portico\.toml [0-9a-f]{32}' <<<"$conffiles" ||
+        fail "/etc/portico/portico.toml is not a registered conffile"
+    cmp /etc/portico/portico.toml "$top/packaging/portico.toml" ||
+        fail "/etc/portico/portico.toml differs from packaging/portico.toml"
+}
+
+config_checks() {
+    local rc=0
+    timeout 30 /usr/sbin/porticod --check -c /etc/portico/portico.toml || rc=$?
+    [[ $rc -eq 0 ]] || fail "porticod --check exited $rc"
+    # as the service user, which must be able to read it
+    timeout 30 setpriv --reuid=portico --regid=portico --init-groups \
+        /usr/sbin/porticod --check -c /etc/portico/portico.toml || fail "--check as portico failed"
+    timeout 30 /usr/sbin/porticod --version
+}
+
+# Send a line to 127.0.0.1:PORT and print the answer, up to 64 KiB or EOF.
+ask() {
+    timeout 15 python3 - "$1" <<'EOF'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.sendall(b"hello portico\n")
+data = b""
+while len(data) < 65536:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    data += chunk
+sys.stdout.buffer.write(data)
+EOF
+}
+
+port_open() {
+    python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", 8888), timeout=1).close()' 2>/dev/null
+}
+
+serve_greeting() {
+    if port_open; then
+        fail "something already listens on 127.0.0.1:8888; stop it first"
+    fi
+    local log=$work/porticod.log
+    setpriv --reuid=portico --regid=portico --init-groups --inh-caps=-all \
+        /usr/sbin/porticod -c /etc/portico/portico.toml >"$log" 2>&1 &
+    local server_pid=$!
+    echo "$server_pid" >"$work/server.pid"
+    trap kill_server EXIT
+    local i
+    for ((i = 0; i < 100; i++)); do
+        port_open && break
+        kill -0 "$server_pid" 2>/dev/null || { cat "$log"; fail "porticod exited early"; }
+        sleep 0.1
+    done
+    port_open || { cat "$log"; fail "porticod does not listen on 127.0.0.1:8888 after 10s"; }
+    local got
+    got=$(ask 8888 | od -An -c)
+    local want
+    want=$(printf 'Hello from server!\n' | od -An -c)
+    echo "answer: $got"
+    # the process runs as portico
+    ps -o user=,pid=,args= -p "$server_pid"
+    [[ $(ps -o user= -p "$server_pid" | tr -d ' ') = portico ]] || fail "porticod does not run as portico"
+    kill -TERM "$server_pid"
+    local rc=0
+    timeout 30 tail --pid="$server_pid" -f /dev/null || fail "porticod did not stop within 30s of SIGTERM"
+    wait "$server_pid" || rc=$?
+    rm -f "$work/server.pid"
+    echo "--- porticod log"
+    cat "$log"
+    echo "---"
+    [[ $got = "$want" ]] || fail "expected 'Hello from server!\\n', got: $got"
+    grep -q 'serving hello on 127.0.0.1:8888 (greeting)' "$log" ||
+        fail "no 'serving hello on 127.0.0.1:8888 (greeting)' log line"
+    [[ $rc -eq 0 ]] || fail "porticod exited $rc after SIGTERM, expected 0"
+}
+
+man_coverage() {
+    timeout 60 "$here/check-man-coverage.sh" /usr/sbin/porticod "$mandir"
+}
+
+man_lint() {
+    local pages
+    pages=$(grep -E '^/usr/share/man/man[0-9]/.+\.gz$' "$installed_list" || true)
+    [[ -n $pages ]] || fail "the package installs no man page"
+    grep -q '/man8/porticod\.8\.gz$' <<<"$pages" || fail "porticod.8 not installed"
+    grep -q '/man5/portico\.toml\.5\.gz$' <<<"$pages" || fail "portico.toml.5 not installed"
+    local p bad=0 out
+    for p in $pages; do
+        echo "== $p"
+        out=$(mandoc -T lint -W all "$p" 2>&1) || true
+        if [[ -n $out ]]; then echo "$out"; bad=1; fi
+        out=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -E UTF-8 -l -Tutf8 -Z "$p" 2>&1 >/dev/null) || true
+        if [[ -n $out ]]; then echo "man --warnings: $out"; bad=1; fi
+        # whatis entry (lintian's manpage checks and apropos need NAME)
+        lexgrog "$p" || bad=1
+    done
+    [[ $bad -eq 0 ]] || fail "man page warnings"
+}
+
+unit_path() {
+    local u
+    for u in /lib/systemd/system/portico.service /usr/lib/systemd/system/portico.service; do
+        if [[ -f $u ]]; then echo "$u"; return 0; fi
+    done
+    return 1
+}
+
+unit_verify() {
+    local unit out
+    unit=$(unit_path) || fail "portico.service is not installed"
+    out=$(timeout 120 systemd-analyze verify "$unit" 2>&1) || { echo "$out"; fail "systemd-analyze verify failed"; }
+    echo "$out"
+    # clean: nothing said about our unit (other units of the host may warn)
+    if grep -i 'portico' <<<"$out"; then
+        fail "systemd-analyze verify warns about portico.service"
+    fi
+}
+
+unit_security() {
+    local out level
+    out=$(timeout 120 systemd-analyze security --offline=true --no-pager portico.service 2>&1) || true
+    grep -E '✗|Overall' <<<"$out" || true
+    level=$(sed -n 's/.*Overall exposure level for portico\.service: \([0-9.]*\).*/\1/p' <<<"$out")
+    [[ -n $level ]] || { echo "$out"; fail "no exposure level in systemd-analyze security output"; }
+    echo "exposure: $level"
+    awk -v l="$level" 'BEGIN { exit !(l <= 2.0) }' || fail "exposure $level > 2.0"
+}
+
+dev_package() {
+    dpkg-query -W libportico-dev >/dev/null 2>&1 || { echo "no libportico-dev package"; return 77; }
+    local d=$work/consumer
+    mkdir -p "$d"
+    cat >"$d/CMakeLists.txt" <<'EOF'
+cmake_minimum_required(VERSION 3.25)
+project(consumer LANGUAGES CXX)
+find_package(portico REQUIRED)
+add_executable(consumer main.cpp)
+target_link_libraries(consumer PRIVATE portico::portico)
+EOF
+    local hdr
+    hdr=$(grep -E '^/usr/include/portico/.+\.hpp$' "$installed_list" | head -n 1)
+    [[ -n $hdr ]] || fail "libportico-dev installs no header"
+    printf '#include <portico/%s>\nint main() { return 0; }\n' "${hdr#/usr/include/portico/}" >"$d/main.cpp"
+    timeout 300 cmake -S "$d" -B "$d/build" -DCMAKE_BUILD_TYPE=Release
+    timeout 600 cmake --build "$d/build"
+    "$d/build/consumer"
+}
+
+purged_clean() {
+    purge_if_installed
+    local st
+    st=$(dpkg-query -W -f='${db:Status-Status}' portico 2>/dev/null || echo not-installed)
+    [[ $st = not-installed ]] || fail "portico still known to dpkg: $st"
+    if dpkg -L portico 2>/dev/null | grep -q .; then
+        fail "dpkg -L portico still lists files"
+    fi
+    local left=() f
+    while IFS= read -r f; do
+        [[ -n $f && $f != /. ]] || continue
+        if [[ -e $f || -L $f ]] && ! [[ -d $f && ! -L $f ]]; then
+            left+=("$f")
+        fi
+    done <"$installed_list"
+    for f in /etc/portico /usr/share/doc/portico /usr/share/doc/libportico-dev \
+        /usr/include/portico /etc/systemd/system/multi-user.target.wants/portico.service \
+        /var/lib/systemd/deb-systemd-helper-enabled/portico.service \
+        /var/lib/systemd/deb-systemd-helper-enabled/multi-user.target.wants/portico.service \
+        /var/lib/systemd/deb-systemd-helper-masked/portico.service \
+        /var/log/portico /var/lib/portico /run/portico; do
+        if [[ -e $f || -L $f ]]; then left+=("$f"); fi
+    done
+    # other files of ours anywhere on the usual paths (conffile backups...)
+    while IFS= read -r f; do left+=("$f"); done < <(
+        find /etc /usr /var/lib/dpkg/info /var/lib/systemd -xdev \( -name 'portico.toml*' -o -name 'porticod*' \
+            -o -name 'portico.service*' -o -name 'portico.list' -o -name 'portico.conffiles' \
+            -o -name 'portico.postinst' -o -name 'portico.postrm' -o -name 'libportico*' \) \
+            -not -path "$top/*" 2>/dev/null)
+    if [[ ${#left[@]} -gt 0 ]]; then
+        printf 'left behind: %s\n' "${left[@]}"
+        fail "purge left files behind"
+    fi
+    echo "nothing left; user portico kept: $(getent passwd portico || echo '(none)')"
+}
+
+reinstall() {
+    install_pkgs
+    timeout 30 /usr/sbin/porticod --check -c /etc/portico/portico.toml
+}
+
+# --- run ------------------------------------------------------------------
+
+echo "portico packaging test in $work"
+if [[ $# -ge 1 ]]; then
+    step "use prebuilt .deb files from $1" use_prebuilt "$(cd "$1" && pwd)"
+else
+    step "build .deb with packaging/build-deb" build_debs
+fi
+if ! compgen -G "$debdir/portico_*.deb" >/dev/null; then
+    echo "no package to test; stopping"
+    finish
+fi
+step "lintian: no error or warning" lintian_clean
+step "install with apt-get install ./portico_*.deb" install_pkgs
+if ! [[ -x /usr/sbin/porticod ]]; then
+    echo "porticod is not installed; stopping"
+    finish
+fi
+step "conffile /etc/portico/portico.toml registered" conffile_registered
+step "porticod --check -c /etc/portico/portico.toml exits 0" config_checks
+step "porticod as user portico answers 'Hello from server!' on 127.0.0.1:8888" serve_greeting
+step "man pages cover --help and --list-handlers" man_coverage
+step "installed man pages lint clean (mandoc, man --warnings)" man_lint
+step "systemd-analyze verify portico.service" unit_verify
+step "systemd-analyze security exposure <= 2.0" unit_security
+step "libportico-dev: find_package(portico) and link portico::portico" dev_package
+step "purge leaves nothing behind" purged_clean
+step "reinstall after purge" reinstall
+step "purge again leaves nothing behind" purged_clean
+finish

@@ -1,0 +1,133 @@
+#pragma once
+// Test support: run the real porticod on a temporary config and talk to it
+// over real sockets on 127.0.0.1. Everything is bounded in time.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace portico::test {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using Millis = std::chrono::milliseconds;
+
+// The porticod binary under test (set by CMake).
+std::string porticod_path();
+
+// A fresh directory, removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  // Writes `content` to a file in the directory and returns its path.
+  std::string write(const std::string& name, const std::string& content) const;
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Runs porticod to completion with `args`, capturing stdout and stderr.
+struct RunResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+RunResult run_porticod(const std::vector<std::string>& args, Millis timeout = 10s);
+
+// A porticod process serving a config written to a temp file. start() waits
+// until it logs a "serving" line for each listener, and records each
+// listener's real port.
+class Daemon {
+ public:
+  struct Options {
+    std::vector<std::string> extra_args = {};
+    std::size_t listeners = 1;  // how many "serving" lines to wait for
+    Millis startup = 10s;
+    std::map<std::string, std::string> env = {};  // added to the environment
+    // Called in the child before exec (e.g. setrlimit).
+    void (*before_exec)() = nullptr;
+  };
+
+  static Daemon start(const std::string& config, Options options);
+  static Daemon start(const std::string& config) { return start(config, Options{}); }
+
+  Daemon(Daemon&&) noexcept;
+  Daemon& operator=(Daemon&&) = delete;
+  ~Daemon();
+
+  pid_t pid() const { return pid_; }
+  // The port of the listener named `name` (the first one when empty).
+  std::uint16_t port(const std::string& name = "") const;
+  const std::string& config_path() const { return config_path_; }
+  // Rewrites the config file (for reload tests).
+  void rewrite_config(const std::string& config) const;
+
+  // Everything porticod wrote to stderr so far.
+  std::string log() const;
+  // Waits until the log contains `text` (counting occurrences after `from`
+  // bytes of log); true when it appeared.
+  bool wait_log(const std::string& text, Millis timeout = 5s, std::size_t from = 0) const;
+
+  void signal(int sig) const;
+  // Waits for the process to exit; returns its exit code, 128+N when killed
+  // by signal N, or nullopt on timeout.
+  std::optional<int> wait_exit(Millis timeout = 10s);
+  bool running();
+
+ private:
+  Daemon() = default;
+  std::unique_ptr<TempDir> dir_;
+  std::string config_path_;
+  std::string log_path_;
+  pid_t pid_ = -1;
+  std::optional<int> exit_code_;
+  std::map<std::string, std::uint16_t> ports_;
+  std::string first_listener_;
+};
+
+// A blocking TCP client with deadlines on every step.
+class Client {
+ public:
+  // Connects to 127.0.0.1:port (or another loopback address); throws on failure.
+  explicit Client(std::uint16_t port, const std::string& host = "127.0.0.1", Millis timeout = 5s);
+  // Connects to a Unix stream socket.
+  static Client unix_socket(const std::string& path, Millis timeout = 5s);
+  Client(Client&&) noexcept;
+  Client& operator=(Client&&) noexcept;
+  ~Client();
+
+  int fd() const { return fd_; }
+  // Sends all of `data`; false when the connection failed.
+  bool send(const std::string& data);
+  // Shuts down the sending side (the server then reads EOF).
+  void shutdown_write();
+  // Reads until EOF or `timeout`; `closed` tells which.
+  std::string read_all(Millis timeout = 5s, bool* closed = nullptr);
+  // Reads exactly n bytes, or fewer on EOF/timeout.
+  std::string read_exactly(std::size_t n, Millis timeout = 5s);
+  // Waits for the server to close: true on EOF or reset within `timeout`.
+  bool wait_closed(Millis timeout = 5s);
+  // The errno of the last failed step (0 when none).
+  int last_error() const { return last_error_; }
+
+ private:
+  Client() = default;
+  int fd_ = -1;
+  int last_error_ = 0;
+};
+
+// Plain TCP connect that reports failure instead of throwing; -1 on error.
+int try_connect(std::uint16_t port, const std::string& host = "127.0.0.1", Millis timeout = 2s);
+
+}  // namespace portico::test
