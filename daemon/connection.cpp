@@ -1,6 +1,7 @@
 #include <portico/connection.hpp>
 
 #include <algorithm>
+#include <utility>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
@@ -36,6 +37,7 @@ void Connection::write_log(spdlog::level::level_enum level, std::string_view tex
 void Connection::close() {
   error_code ignored;
   socket_.close(ignored);
+  if (on_close_) std::exchange(on_close_, nullptr)();
 }
 
 bool Connection::arm(Duration timeout) {

@@ -152,6 +152,8 @@ asio::awaitable<void> Listener::serve(boost::intrusive_ptr<Listener> self, Conne
   } catch (const std::exception& e) {
     connection.log(spdlog::level::err, "handler \"{}\" failed: {}", self->config_.handler, e.what());
   }
+  // The callback may refer to the handler's finished frame.
+  connection.on_close(nullptr);
   connection.close();
   co_await connection.quiesce();
 

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -67,13 +68,23 @@ class Connection {
   // Waits until a read would not block, without holding a buffer meanwhile.
   boost::asio::awaitable<IoResult> wait_readable(Duration timeout = {});
 
-  // Closes the socket; later I/O fails with bad_descriptor.
+  // Closes the socket; later I/O fails with bad_descriptor. Runs the
+  // on_close callback, if any, once.
   void close();
+
+  // Called when the connection is closed from outside the handler (server
+  // shutdown, a timeout, a reload's drain), so that a handler waiting on
+  // something other than the client socket (an upstream, a child process)
+  // can end that wait too. One callback; setting another replaces it. It is
+  // dropped when serve() returns.
+  void on_close(std::function<void()> callback) { on_close_ = std::move(callback); }
 
   // Timeouts that apply to every I/O step of this connection: `idle` since
   // the last byte moved (zero = none), and a deadline for the whole session.
   void set_idle_timeout(Duration idle) { idle_timeout_ = idle; }
   void set_session_deadline(clock::time_point deadline) { session_deadline_ = deadline; }
+  Duration idle_timeout() const { return idle_timeout_; }
+  clock::time_point session_deadline() const { return session_deadline_; }
 
   // Logging with the listener name and peer in front of every line. Nothing
   // is formatted when `level` is off.
@@ -104,6 +115,7 @@ class Connection {
   Peer peer_;
   std::string_view listener_name_;
   spdlog::logger& logger_;
+  std::function<void()> on_close_;
   Duration idle_timeout_{0};
   clock::time_point session_deadline_ = clock::time_point::max();
   std::uint32_t timer_generation_ = 0;
