@@ -2,6 +2,7 @@
 #include <portico/registry.hpp>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -30,8 +31,15 @@ namespace {
 
 constexpr std::string_view level_names[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
 
-const std::vector<std::string> daemon_keys = {"log_level", "shutdown_timeout"};
-const std::vector<std::string> listener_keys = {"name", "address", "handler"};
+const std::vector<std::string> daemon_keys = {"log_level", "shutdown_timeout", "max_connections", "user", "group",
+                                              "allow_root", "pid_file", "log_file", "plugins"};
+const std::vector<std::string> listener_keys = {
+    "name",           "address",          "handler",   "backlog",       "reuse_port",       "keepalive",
+    "nodelay",        "v6only",           "socket_mode", "max_connections", "on_limit",       "max_per_source",
+    "source_prefix_v4", "source_prefix_v6", "rate",      "burst",         "idle_timeout",     "session_timeout",
+    "allow",          "deny",             "proxy_protocol", "proxy_protocol_timeout"};
+
+constexpr std::int64_t max_count = 10'000'000;
 
 std::vector<std::string> level_choices() { return {std::begin(level_names), std::end(level_names)}; }
 
@@ -45,7 +53,77 @@ void read_daemon(const toml::node& node, DaemonConfig& daemon, Diagnostics& erro
   TableReader reader(*table, "[daemon]", errors);
   if (auto level = reader.choice("log_level", level_choices())) daemon.log_level = *parse_log_level(*level);
   if (auto timeout = reader.duration("shutdown_timeout")) daemon.shutdown_timeout = *timeout;
+  if (auto max = reader.integer("max_connections", 0, max_count)) daemon.max_connections = static_cast<std::size_t>(*max);
+  if (auto user = reader.string("user")) daemon.user = *user;
+  if (auto group = reader.string("group")) daemon.group = *group;
+  if (auto allow_root = reader.boolean("allow_root")) daemon.allow_root = *allow_root;
+  if (auto pid_file = reader.string("pid_file")) daemon.pid_file = *pid_file;
+  if (auto log_file = reader.string("log_file")) daemon.log_file = *log_file;
+  if (auto plugins = reader.strings("plugins")) daemon.plugins = *plugins;
+  for (const char* key : {"pid_file", "log_file"}) {
+    const auto* node = table->get(key);
+    if (node && node->is_string() && !node->as_string()->get().starts_with('/')) {
+      errors.error(reader.position(key), fmt::format("\"{}\" in [daemon] must be an absolute path", key));
+    }
+  }
+  if (!daemon.group.empty() && daemon.user.empty()) {
+    errors.error(reader.position("group"), "\"group\" in [daemon] needs \"user\" as well");
+  }
   reader.reject_unknown(daemon_keys);
+}
+
+// Reports a key that makes no sense for this kind of address.
+void only_for(TableReader& reader, const toml::table& table, std::string_view key, bool applies,
+              std::string_view what) {
+  if (!applies && table.get(key) != nullptr) {
+    reader.errors().error(reader.position(key), fmt::format("\"{}\" in {} applies only to {}", key,
+                                                            reader.context(), what));
+  }
+}
+
+void read_listener_settings(TableReader& reader, ListenerConfig& l) {
+  const bool ip = l.address.is_ip();
+  if (auto v = reader.integer("backlog", 1, 65535)) l.backlog = static_cast<int>(*v);
+  if (auto v = reader.boolean("reuse_port")) l.reuse_port = *v;
+  if (auto v = reader.boolean("keepalive")) l.keepalive = *v;
+  if (auto v = reader.boolean("nodelay")) l.nodelay = *v;
+  if (auto v = reader.boolean("v6only")) l.v6only = *v;
+  if (auto v = reader.string("socket_mode")) {
+    unsigned mode = 0;
+    const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), mode, 8);
+    if (v->empty() || ec != std::errc{} || end != v->data() + v->size() || mode > 0777) {
+      reader.errors().error(reader.position("socket_mode"),
+                            fmt::format("\"socket_mode\" in {} must be an octal mode such as \"0660\", not \"{}\"",
+                                        reader.context(), *v));
+    } else {
+      l.socket_mode = mode;
+    }
+  }
+  if (auto v = reader.integer("max_connections", 0, max_count)) l.max_connections = static_cast<std::size_t>(*v);
+  if (auto v = reader.choice("on_limit", {"pause", "reject"})) l.on_limit = *v == "pause" ? OnLimit::pause : OnLimit::reject;
+  if (auto v = reader.integer("max_per_source", 0, max_count)) l.max_per_source = static_cast<std::size_t>(*v);
+  if (auto v = reader.integer("source_prefix_v4", 1, 32)) l.source_prefix_v4 = static_cast<unsigned>(*v);
+  if (auto v = reader.integer("source_prefix_v6", 1, 128)) l.source_prefix_v6 = static_cast<unsigned>(*v);
+  if (auto v = reader.integer("rate", 0, max_count)) l.rate = static_cast<std::size_t>(*v);
+  if (auto v = reader.integer("burst", 0, max_count)) l.burst = static_cast<std::size_t>(*v);
+  if (auto v = reader.duration("idle_timeout")) l.idle_timeout = *v;
+  if (auto v = reader.duration("session_timeout")) l.session_timeout = *v;
+  if (auto v = reader.prefixes("allow")) l.allow = std::move(*v);
+  if (auto v = reader.prefixes("deny")) l.deny = std::move(*v);
+  if (auto v = reader.boolean("proxy_protocol")) l.proxy_protocol = *v;
+  if (auto v = reader.duration("proxy_protocol_timeout")) l.proxy_protocol_timeout = *v;
+
+  const auto& table = reader.table();
+  only_for(reader, table, "v6only", l.address.kind == Address::Kind::ipv6, "IPv6 addresses");
+  only_for(reader, table, "socket_mode", !ip, "Unix socket addresses");
+  for (const char* key : {"reuse_port", "keepalive", "nodelay"}) only_for(reader, table, key, ip, "IP addresses");
+  // Without an IP there is nothing to match or group by, unless a PROXY
+  // header supplies the client's.
+  for (const char* key : {"allow", "deny", "max_per_source"}) {
+    only_for(reader, table, key, ip || l.proxy_protocol, "IP addresses (or with proxy_protocol = true)");
+  }
+  only_for(reader, table, "burst", l.rate > 0, "listeners with a rate");
+  only_for(reader, table, "proxy_protocol_timeout", l.proxy_protocol, "listeners with proxy_protocol = true");
 }
 
 std::optional<ListenerConfig> read_listener(const toml::table& table, std::size_t index, const Registry& registry,
@@ -91,12 +169,15 @@ std::optional<ListenerConfig> read_listener(const toml::table& table, std::size_
       }
     }
   }
-  reader.reject_unknown(candidates);
-
   if (address) {
     listener.address = *address;
     listener.name = name.value_or(address->to_string());
+    read_listener_settings(reader, listener);
+  } else {
+    // Without an address the settings that depend on it cannot be judged.
+    for (const auto& key : listener_keys) reader.accept(key);
   }
+  reader.reject_unknown(candidates);
   if (type != nullptr && type->validate && errors.size() == errors_before) {
     type->validate(listener.options, errors);
   }
@@ -124,6 +205,8 @@ void check_unique(const Config& config, Diagnostics& errors) {
 }
 
 }  // namespace
+
+std::string_view to_string(OnLimit on_limit) { return on_limit == OnLimit::pause ? "pause" : "reject"; }
 
 std::string_view to_string(LogLevel level) { return level_names[static_cast<int>(level)]; }
 

@@ -110,6 +110,48 @@ std::optional<std::string> TableReader::choice(std::string_view key, const std::
   return std::nullopt;
 }
 
+std::optional<StringList> TableReader::strings(std::string_view key) {
+  const toml::node* node = lookup(key);
+  if (node == nullptr) return std::nullopt;
+  const auto* array = node->as_array();
+  if (array == nullptr) {
+    wrong_type(key, *node, "an array of strings");
+    return std::nullopt;
+  }
+  StringList list;
+  bool ok = true;
+  for (const auto& element : *array) {
+    if (const auto* s = element.as_string()) {
+      list.push_back(s->get());
+    } else {
+      errors_.error(position_of(element.source()),
+                    fmt::format("\"{}\" in {} must hold only strings, not {}", key, context_, type_name(element.type())));
+      ok = false;
+    }
+  }
+  if (!ok) return std::nullopt;
+  return list;
+}
+
+std::optional<std::vector<Cidr>> TableReader::prefixes(std::string_view key) {
+  const toml::node* node = table_.get(key);
+  auto list = strings(key);
+  if (!list) return std::nullopt;
+  std::vector<Cidr> out;
+  bool ok = true;
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    std::string error;
+    if (auto cidr = parse_cidr((*list)[i], error)) {
+      out.push_back(std::move(*cidr));
+    } else {
+      errors_.error(position_of(node->as_array()->get(i)->source()), fmt::format("\"{}\" in {}: {}", key, context_, error));
+      ok = false;
+    }
+  }
+  if (!ok) return std::nullopt;
+  return out;
+}
+
 std::optional<OptionValue> TableReader::option(const OptionSpec& spec) {
   switch (spec.type) {
     case OptionType::string:
@@ -118,28 +160,7 @@ std::optional<OptionValue> TableReader::option(const OptionSpec& spec) {
     case OptionType::integer: return integer(spec.name, spec.min, spec.max);
     case OptionType::boolean: return boolean(spec.name);
     case OptionType::duration: return duration(spec.name);
-    case OptionType::string_list: {
-      const toml::node* node = lookup(spec.name);
-      if (node == nullptr) return std::nullopt;
-      const auto* array = node->as_array();
-      if (array == nullptr) {
-        wrong_type(spec.name, *node, "an array of strings");
-        return std::nullopt;
-      }
-      StringList list;
-      bool ok = true;
-      for (const auto& element : *array) {
-        if (const auto* s = element.as_string()) {
-          list.push_back(s->get());
-        } else {
-          errors_.error(position_of(element.source()), fmt::format("\"{}\" in {} must hold only strings, not {}",
-                                                                   spec.name, context_, type_name(element.type())));
-          ok = false;
-        }
-      }
-      if (!ok) return std::nullopt;
-      return list;
-    }
+    case OptionType::string_list: return strings(spec.name);
     case OptionType::string_table: {
       const toml::node* node = lookup(spec.name);
       if (node == nullptr) return std::nullopt;

@@ -10,6 +10,7 @@
 #include <toml++/toml.h>
 
 #include <portico/address.hpp>
+#include <portico/cidr.hpp>
 #include <portico/diagnostics.hpp>
 #include <portico/duration.hpp>
 #include <portico/options.hpp>
@@ -32,6 +33,8 @@ class TableReader {
   std::optional<Duration> duration(std::string_view key);
   std::optional<Address> address(std::string_view key);
   std::optional<std::string> choice(std::string_view key, const std::vector<std::string>& choices);
+  std::optional<StringList> strings(std::string_view key);
+  std::optional<std::vector<Cidr>> prefixes(std::string_view key);
   // A value of any OptionType, for handler options.
   std::optional<OptionValue> option(const OptionSpec& spec);
 
@@ -46,6 +49,7 @@ class TableReader {
   SourcePos position() const { return position_of(table_.source()); }
   SourcePos position(std::string_view key) const;
   const std::string& context() const { return context_; }
+  const toml::table& table() const { return table_; }
   Diagnostics& errors() { return errors_; }
 
  private:

@@ -43,9 +43,17 @@ void Connection::close() {
 bool Connection::arm(Duration timeout) {
   const auto now = clock::now();
   auto deadline = session_deadline_;
-  if (timeout.count() > 0) deadline = std::min(deadline, now + timeout);
-  if (idle_timeout_.count() > 0) deadline = std::min(deadline, now + idle_timeout_);
+  Deadline kind = Deadline::session;
+  if (timeout.count() > 0 && now + timeout < deadline) {
+    deadline = now + timeout;
+    kind = Deadline::call;
+  }
+  if (idle_timeout_.count() > 0 && now + idle_timeout_ < deadline) {
+    deadline = now + idle_timeout_;
+    kind = Deadline::idle;
+  }
   if (deadline == clock::time_point::max()) return false;
+  armed_for_ = kind;
   timed_out_ = false;
   timer_.expires_at(deadline);
   ++timer_waits_;
@@ -56,6 +64,7 @@ bool Connection::arm(Duration timeout) {
     --timer_waits_;
     if (ec || generation != timer_generation_) return;
     timed_out_ = true;
+    expired_ = armed_for_;
     error_code ignored;
     socket_.cancel(ignored);
   });

@@ -1,18 +1,19 @@
 #include "daemon/listener.hpp"
 
-#include <cstring>
+#include <unistd.h>
 
-#include <sys/socket.h>
+#include <cstring>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
 #include <portico/server.hpp>
+
+#include "daemon/proxy_header_reader.hpp"
 
 namespace portico {
 
@@ -36,59 +37,38 @@ Peer peer_from(const generic_endpoint& endpoint) {
   return peer;
 }
 
-generic_endpoint endpoint_of(const Address& address) {
-  if (address.kind == Address::Kind::unix_path) return asio::local::stream_protocol::endpoint(address.path);
-  return asio::ip::tcp::endpoint(asio::ip::make_address(address.host), address.port);
-}
-
 bool out_of_resources(const error_code& ec) {
   return ec == asio::error::no_descriptors || ec.value() == ENFILE || ec == asio::error::no_buffer_space ||
          ec == asio::error::no_memory;
 }
 
+std::string suppressed_note(std::uint64_t suppressed) {
+  return suppressed ? fmt::format(" ({} more since the last report)", suppressed) : std::string();
+}
+
 }  // namespace
 
-Listener::Listener(asio::io_context& io, ListenerConfig config, std::unique_ptr<Handler> handler,
-                   std::shared_ptr<spdlog::logger> logger, std::shared_ptr<ServerCounters> counters)
+Listener::Listener(asio::io_context& io, boost::intrusive_ptr<Service> service, std::shared_ptr<spdlog::logger> logger,
+                   std::shared_ptr<ServerCounters> counters)
     : io_(io),
-      config_(std::move(config)),
-      handler_(std::move(handler)),
+      service_(std::move(service)),
       logger_(std::move(logger)),
       counters_(std::move(counters)),
       acceptor_(io),
-      backoff_timer_(io) {}
+      wait_timer_(io) {}
 
-Listener::~Listener() = default;
+Listener::~Listener() {
+  if (acceptor_.is_open()) stop();
+}
 
-void Listener::bind() {
-  const auto endpoint = endpoint_of(config_.address);
-  const auto fail = [&](std::string_view step, const error_code& ec) {
-    error_code ignored;
-    acceptor_.close(ignored);
-    throw StartError(fmt::format("listener \"{}\": cannot {} {}: {}", config_.name, step,
-                                 config_.address.to_string(), ec.message()));
-  };
-  error_code ec;
-  acceptor_.open(endpoint.protocol(), ec);
-  if (ec) fail("open a socket for", ec);
-  if (config_.address.is_ip()) {
-    // Restarting must not wait for the previous run's TIME_WAIT sockets.
-    acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-    if (ec) fail("set SO_REUSEADDR on", ec);
-  }
-  acceptor_.bind(endpoint, ec);
-  if (ec) fail("bind to", ec);
-  acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) fail("listen on", ec);
-
-  if (config_.address.is_ip()) {
-    const Peer local = peer_from(acceptor_.local_endpoint(ec));
-    Address real = config_.address;
-    real.port = local.port;
-    bound_address_ = real.to_string();
+void Listener::bind(std::optional<int> inherited_fd) {
+  if (inherited_fd) {
+    adopt_listen_socket(acceptor_, config(), *inherited_fd);
   } else {
-    bound_address_ = config_.address.to_string();
+    bind_listen_socket(acceptor_, config());
+    owns_unix_path_ = !config().address.is_ip();
   }
+  bound_address_ = portico::bound_address(acceptor_, config());
 }
 
 void Listener::start() {
@@ -99,33 +79,102 @@ void Listener::stop() {
   stopped_ = true;
   error_code ignored;
   acceptor_.close(ignored);
-  backoff_timer_.cancel();
+  wait_timer_.cancel();
+  if (owns_unix_path_) {
+    ::unlink(config().address.path.c_str());
+    owns_unix_path_ = false;
+  }
 }
 
 void Listener::close_connections() {
   for (auto& connection : live_) connection.close();
 }
 
+void Listener::update(boost::intrusive_ptr<Service> service) {
+  service_ = std::move(service);
+  apply_listen_options(acceptor_, config());
+  resume();
+}
+
+void Listener::resume() {
+  if (paused_) wait_timer_.cancel();
+}
+
+bool Listener::at_capacity() const {
+  const std::size_t max = config().max_connections;
+  return (max != 0 && active_ >= max) || counters_->full();
+}
+
+void Listener::refuse(std::uint64_t& counter, const Peer& peer, std::string_view why) {
+  ++counter;
+  std::uint64_t suppressed = 0;
+  if (refusal_log_.allow(suppressed)) {
+    logger_->warn("listener \"{}\": refused {}: {}{}", config().name, peer.to_string(), why,
+                  suppressed_note(suppressed));
+  }
+}
+
+bool Listener::admit_client(const Service& service, const Peer& peer, std::optional<IpBytes>& source) {
+  const auto& config = service.config;
+  if (peer.is_unix) return true;
+  if (config.allow.empty() && config.deny.empty() && config.max_per_source == 0) return true;
+  const IpBytes ip = to_ip_bytes(peer.ip);
+  if (const auto verdict = check_access(config, ip); !verdict.allowed) {
+    refuse(stats_.refused_access, peer, verdict.reason);
+    return false;
+  }
+  if (config.max_per_source != 0) {
+    source = sources_.acquire(ip, config);
+    if (!source) {
+      refuse(stats_.refused_per_source, peer,
+             fmt::format("max_per_source ({}) reached for its address", config.max_per_source));
+      return false;
+    }
+  }
+  return true;
+}
+
 asio::awaitable<bool> Listener::back_off(const error_code& ec) {
   std::uint64_t suppressed = 0;
   const bool exhausted = out_of_resources(ec);
   if (accept_error_log_.allow(suppressed)) {
-    logger_->warn("listener \"{}\": accept failed: {}{}{}", config_.name, ec.message(),
-                 exhausted ? " (pausing accepts for 100ms)" : "",
-                 suppressed ? fmt::format(" ({} more since the last report)", suppressed) : "");
+    logger_->warn("listener \"{}\": accept failed: {}{}{}", config().name, ec.message(),
+                  exhausted ? " (pausing accepts for 100ms)" : "", suppressed_note(suppressed));
   }
   // Out of descriptors, the pending connection stays in the backlog and the
   // next accept would fail at once: wait for connections to end instead of
   // spinning. Other errors concern one connection only.
   if (!exhausted) co_return !stopped_;
-  backoff_timer_.expires_after(std::chrono::milliseconds(100));
-  co_await backoff_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+  wait_timer_.expires_after(std::chrono::milliseconds(100));
+  co_await wait_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
   co_return !stopped_;
+}
+
+asio::awaitable<void> Listener::wait_for_capacity() {
+  while (!stopped_ && at_capacity() && config().on_limit == OnLimit::pause) {
+    if (!paused_) {
+      ++stats_.refused_limit;
+      std::uint64_t suppressed = 0;
+      if (refusal_log_.allow(suppressed)) {
+        const bool own = config().max_connections != 0 && active_ >= config().max_connections;
+        logger_->warn("listener \"{}\": {} reached; pausing accepts until a connection ends{}", config().name,
+                      own ? fmt::format("max_connections ({})", config().max_connections)
+                          : fmt::format("[daemon] max_connections ({})", counters_->max_connections),
+                      suppressed_note(suppressed));
+      }
+    }
+    paused_ = true;
+    wait_timer_.expires_at(asio::steady_timer::time_point::max());
+    co_await wait_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  paused_ = false;
 }
 
 asio::awaitable<void> Listener::accept_loop(boost::intrusive_ptr<Listener> self) {
   generic_endpoint peer_endpoint;
   while (!self->stopped_) {
+    co_await self->wait_for_capacity();
+    if (self->stopped_) break;
     Connection::socket_type socket(self->io_);
     auto [ec] = co_await self->acceptor_.async_accept(socket, peer_endpoint, asio::as_tuple(asio::use_awaitable));
     if (self->stopped_) break;
@@ -134,31 +183,78 @@ asio::awaitable<void> Listener::accept_loop(boost::intrusive_ptr<Listener> self)
       if (!co_await self->back_off(ec)) break;
       continue;
     }
-    asio::co_spawn(self->io_, serve(self, std::move(socket), peer_from(peer_endpoint)), asio::detached);
+    const Peer peer = peer_from(peer_endpoint);
+    const boost::intrusive_ptr<Service> service = self->service_;
+    const ListenerConfig& config = service->config;
+    // Refusals close the socket as it goes out of scope, before any handler
+    // or coroutine frame exists for it.
+    if (config.rate != 0 && !self->rate_.take(config.rate, config.burst)) {
+      self->refuse(self->stats_.refused_rate, peer, fmt::format("rate ({}/s) exceeded", config.rate));
+      continue;
+    }
+    if (self->at_capacity()) {
+      self->refuse(self->stats_.refused_limit, peer, "max_connections reached");
+      continue;
+    }
+    std::optional<IpBytes> source;
+    // Behind a PROXY header the client is known only once the header is read.
+    if (!config.proxy_protocol && !self->admit_client(*service, peer, source)) continue;
+    ++self->stats_.accepted;
+    asio::co_spawn(self->io_, serve(self, service, std::move(socket), peer, source), asio::detached);
   }
 }
 
-asio::awaitable<void> Listener::serve(boost::intrusive_ptr<Listener> self, Connection::socket_type socket,
-                                      Peer peer) {
+asio::awaitable<void> Listener::serve(boost::intrusive_ptr<Listener> self, boost::intrusive_ptr<Service> service,
+                                      Connection::socket_type socket, Peer peer, std::optional<IpBytes> source) {
   error_code ec;
   socket.non_blocking(true, ec);
-  Connection connection(std::move(socket), std::move(peer), self->config_.name, *self->logger_);
+  const ListenerConfig& config = service->config;
+  Connection connection(std::move(socket), std::move(peer), config.name, *self->logger_);
   self->live_.push_back(connection);
   ++self->active_;
   ++self->counters_->connections;
+  connection.set_idle_timeout(config.idle_timeout);
+  if (config.session_timeout.count() > 0) {
+    connection.set_session_deadline(Connection::clock::now() + config.session_timeout);
+  }
 
-  try {
-    co_await self->handler_->serve(connection);
-  } catch (const std::exception& e) {
-    connection.log(spdlog::level::err, "handler \"{}\" failed: {}", self->config_.handler, e.what());
+  bool admitted = true;
+  if (config.proxy_protocol) {
+    const Peer before = connection.peer();
+    std::string error = co_await read_proxy_header(connection, config.proxy_protocol_timeout);
+    if (!error.empty()) {
+      self->refuse(self->stats_.refused_proxy_header, before, error);
+      admitted = false;
+    } else {
+      admitted = self->admit_client(*service, connection.peer(), source);
+    }
+  }
+  if (admitted) {
+    try {
+      co_await service->handler->serve(connection);
+    } catch (const std::exception& e) {
+      connection.log(spdlog::level::err, "handler \"{}\" failed: {}", config.handler, e.what());
+    }
+    if (const auto expired = connection.expired(); expired != Connection::Deadline::none) {
+      std::uint64_t suppressed = 0;
+      if (expired != Connection::Deadline::call && self->timeout_log_.allow(suppressed)) {
+        connection.log(spdlog::level::info, "closed: timed out ({} {}){}",
+                       expired == Connection::Deadline::idle ? "idle_timeout" : "session_timeout",
+                       format_duration(expired == Connection::Deadline::idle ? config.idle_timeout
+                                                                             : config.session_timeout),
+                       suppressed_note(suppressed));
+      }
+    }
   }
   // The callback may refer to the handler's finished frame.
   connection.on_close(nullptr);
   connection.close();
   co_await connection.quiesce();
 
+  if (source) self->sources_.release(*source);
   --self->active_;
   --self->counters_->connections;
+  self->resume();
   if (self->counters_->on_connection_end) self->counters_->on_connection_end();
 }
 

@@ -3,13 +3,13 @@
 // server.
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/basic_socket_acceptor.hpp>
-#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/intrusive/list.hpp>
@@ -21,6 +21,8 @@
 #include <portico/connection.hpp>
 #include <portico/handler.hpp>
 
+#include "daemon/admission.hpp"
+#include "daemon/listen_socket.hpp"
 #include "daemon/log_throttle.hpp"
 
 namespace portico {
@@ -28,36 +30,63 @@ namespace portico {
 // Counts shared by every listener of one server; shared so that a listener
 // still finishing connections may outlive the server. `on_connection_end`
 // runs whenever a connection ends, so that a draining server notices the
-// last one.
+// last one and paused listeners resume.
 struct ServerCounters {
   std::size_t connections = 0;
+  std::size_t max_connections = 0;  // [daemon] max_connections; 0 = none
   std::function<void()> on_connection_end;
+
+  bool full() const { return max_connections != 0 && connections >= max_connections; }
 };
 
-// Single-threaded reference counts: every owner lives on the io_context's
-// one thread, so the count needs no atomics.
+// What a listener turned away, for the log and status lines.
+struct ListenerStats {
+  std::uint64_t accepted = 0;
+  std::uint64_t refused_access = 0;
+  std::uint64_t refused_limit = 0;
+  std::uint64_t refused_per_source = 0;
+  std::uint64_t refused_rate = 0;
+  std::uint64_t refused_proxy_header = 0;
+};
+
+// One generation of a listener's configuration and handler. A connection
+// keeps the generation it was accepted under, so after a reload it finishes
+// with the handler object it started with. Single-threaded reference counts:
+// every owner lives on the io_context's one thread.
+struct Service : boost::intrusive_ref_counter<Service, boost::thread_unsafe_counter> {
+  Service(ListenerConfig c, std::unique_ptr<Handler> h) : config(std::move(c)), handler(std::move(h)) {}
+  ListenerConfig config;
+  std::unique_ptr<Handler> handler;
+};
+
 class Listener : public boost::intrusive_ref_counter<Listener, boost::thread_unsafe_counter> {
  public:
-  using acceptor_type = boost::asio::basic_socket_acceptor<boost::asio::generic::stream_protocol>;
-
-  Listener(boost::asio::io_context& io, ListenerConfig config, std::unique_ptr<Handler> handler,
+  Listener(boost::asio::io_context& io, boost::intrusive_ptr<Service> service,
            std::shared_ptr<spdlog::logger> logger, std::shared_ptr<ServerCounters> counters);
   ~Listener();
 
-  // Opens, binds and listens. Throws StartError naming the listener, the
-  // address and the OS error.
-  void bind();
+  // Binds a new socket, or takes over `inherited_fd` from systemd. Throws
+  // StartError naming the listener, the address and the OS error.
+  void bind(std::optional<int> inherited_fd = std::nullopt);
   // Starts the accept coroutine.
   void start();
-  // Stops accepting; the socket closes at once.
+  // Stops accepting: the socket closes at once (a Unix socket file is
+  // removed). Open connections go on.
   void stop();
   // Closes every connection still open.
   void close_connections();
+  // Serves new connections with `service` (a reload); connections already
+  // open finish with the generation they have.
+  void update(boost::intrusive_ptr<Service> service);
+  // Wakes the accept loop if it paused at a connection limit.
+  void resume();
 
-  const ListenerConfig& config() const { return config_; }
+  const ListenerConfig& config() const { return service_->config; }
   // The address actually bound (the real port when 0 was asked).
   const std::string& bound_address() const { return bound_address_; }
   std::size_t active() const { return active_; }
+  const ListenerStats& stats() const { return stats_; }
+  bool paused() const { return paused_; }
 
  private:
   using ConnectionList = boost::intrusive::list<
@@ -66,24 +95,39 @@ class Listener : public boost::intrusive_ref_counter<Listener, boost::thread_uns
       boost::intrusive::constant_time_size<false>>;
 
   static boost::asio::awaitable<void> accept_loop(boost::intrusive_ptr<Listener> self);
-  static boost::asio::awaitable<void> serve(boost::intrusive_ptr<Listener> self, Connection::socket_type socket,
-                                            Peer peer);
+  static boost::asio::awaitable<void> serve(boost::intrusive_ptr<Listener> self, boost::intrusive_ptr<Service> service,
+                                            Connection::socket_type socket, Peer peer,
+                                            std::optional<IpBytes> source);
   // Waits before the next accept when the process is out of descriptors or
   // memory, so that a full table does not turn into a busy loop.
   boost::asio::awaitable<bool> back_off(const boost::system::error_code& ec);
+  // Waits while the listener (or the server) is at its connection cap in
+  // "pause" mode.
+  boost::asio::awaitable<void> wait_for_capacity();
+  bool at_capacity() const;
+  // Applies allow/deny and max_per_source to a client; on success returns
+  // true and sets `source` to the slot taken (if any).
+  bool admit_client(const Service& service, const Peer& peer, std::optional<IpBytes>& source);
+  void refuse(std::uint64_t& counter, const Peer& peer, std::string_view why);
 
   boost::asio::io_context& io_;
-  ListenerConfig config_;
-  std::unique_ptr<Handler> handler_;
+  boost::intrusive_ptr<Service> service_;
   std::shared_ptr<spdlog::logger> logger_;
   std::shared_ptr<ServerCounters> counters_;
-  acceptor_type acceptor_;
-  boost::asio::steady_timer backoff_timer_;
+  Acceptor acceptor_;
+  boost::asio::steady_timer wait_timer_;  // accept back-off and pause
   std::string bound_address_;
   ConnectionList live_;
   std::size_t active_ = 0;
+  SourceCounter sources_;
+  TokenBucket rate_;
+  ListenerStats stats_;
   LogThrottle accept_error_log_;
+  LogThrottle refusal_log_;
+  LogThrottle timeout_log_{std::chrono::seconds(1)};
+  bool paused_ = false;
   bool stopped_ = false;
+  bool owns_unix_path_ = false;
 };
 
 }  // namespace portico

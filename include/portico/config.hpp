@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <portico/address.hpp>
+#include <portico/cidr.hpp>
 #include <portico/diagnostics.hpp>
 #include <portico/duration.hpp>
 #include <portico/options.hpp>
@@ -23,7 +24,19 @@ std::optional<LogLevel> parse_log_level(std::string_view text);
 struct DaemonConfig {
   LogLevel log_level = LogLevel::info;
   Duration shutdown_timeout = std::chrono::seconds(10);
+  std::size_t max_connections = 0;  // across all listeners; 0 = no cap
+  std::string user;                 // drop to this user after binding (when root)
+  std::string group;                // and this group (default: the user's)
+  bool allow_root = false;          // serve as root when no user is given
+  std::string pid_file;
+  std::string log_file;             // empty = stderr
+  std::vector<std::string> plugins; // shared objects registering handler types
 };
+
+// What a listener does when it has max_connections open: stop accepting
+// (clients wait in the kernel backlog) or accept and close at once.
+enum class OnLimit { pause, reject };
+std::string_view to_string(OnLimit on_limit);
 
 struct ListenerConfig {
   std::string name;      // unique; the address when the file names none
@@ -31,6 +44,33 @@ struct ListenerConfig {
   std::string handler;   // a type in the registry
   Options options;       // that type's options, defaults filled in
   SourcePos pos;         // the [[listener]] header
+
+  // Socket
+  int backlog = 1024;
+  bool reuse_port = false;
+  bool keepalive = false;
+  bool nodelay = true;
+  bool v6only = true;                     // IPv6 listeners only
+  std::optional<unsigned> socket_mode;    // Unix listeners only, e.g. 0660
+
+  // Limits; 0 means none
+  std::size_t max_connections = 0;
+  OnLimit on_limit = OnLimit::pause;
+  std::size_t max_per_source = 0;
+  unsigned source_prefix_v4 = 32;         // how max_per_source groups clients
+  unsigned source_prefix_v6 = 64;
+  std::size_t rate = 0;                   // new connections per second
+  std::size_t burst = 0;                  // token bucket size; 0 = rate
+  Duration idle_timeout{0};
+  Duration session_timeout{0};
+
+  // Access: deny wins; a non-empty allow list refuses everything else.
+  std::vector<Cidr> allow;
+  std::vector<Cidr> deny;
+
+  // PROXY protocol v1/v2 header expected before any data.
+  bool proxy_protocol = false;
+  Duration proxy_protocol_timeout = std::chrono::seconds(5);
 };
 
 struct Config {

@@ -84,6 +84,14 @@ class Connection {
   void set_idle_timeout(Duration idle) { idle_timeout_ = idle; }
   void set_session_deadline(clock::time_point deadline) { session_deadline_ = deadline; }
   Duration idle_timeout() const { return idle_timeout_; }
+
+  // Which deadline closed the connection, if one did: a timeout given to an
+  // I/O call, the idle timeout or the session deadline.
+  enum class Deadline : std::uint8_t { none, call, idle, session };
+  Deadline expired() const { return expired_; }
+
+  // The server replaces the peer with the client a PROXY header names.
+  void set_peer(const Peer& peer) { peer_ = peer; }
   clock::time_point session_deadline() const { return session_deadline_; }
 
   // Logging with the listener name and peer in front of every line. Nothing
@@ -120,6 +128,8 @@ class Connection {
   clock::time_point session_deadline_ = clock::time_point::max();
   std::uint32_t timer_generation_ = 0;
   std::uint16_t timer_waits_ = 0;
+  Deadline armed_for_ = Deadline::none;
+  Deadline expired_ = Deadline::none;
   bool timed_out_ = false;
 };
 

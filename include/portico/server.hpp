@@ -35,8 +35,18 @@ class Server {
 
   // Builds every listener's handler and binds every listener; only when all
   // succeeded does it start accepting. On failure nothing stays open and
-  // StartError is thrown.
-  void start(const Config& config);
+  // StartError is thrown. `inherited_fds` are listening sockets passed by
+  // systemd (socket activation): one whose address matches a listener is
+  // used instead of binding; the others are logged and closed.
+  void start(const Config& config, const std::vector<int>& inherited_fds = {});
+
+  // Applies a new configuration: a listener whose address is unchanged keeps
+  // its socket and serves new connections with the new options (open ones
+  // finish with the old handler); removed listeners stop accepting and their
+  // connections drain for up to the new shutdown_timeout; new listeners
+  // open. If a handler cannot be built or a new listener cannot bind,
+  // nothing changes and StartError is thrown. Returns a one-line summary.
+  std::string reload(const Config& config);
 
   struct ListenerInfo {
     std::string name;
@@ -46,6 +56,9 @@ class Server {
   std::vector<ListenerInfo> listeners() const;
 
   std::size_t connection_count() const;
+  // "3 listeners, 12 connections, 4051 accepted, 7 refused": for logs and
+  // systemd's STATUS=.
+  std::string status() const;
 
   // Stops accepting at once, lets connections finish for up to `grace`, then
   // closes the rest, and calls `done` when none remain. Calling it again

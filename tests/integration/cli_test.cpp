@@ -78,8 +78,10 @@ TEST_CASE("porticod --print-config writes the effective config with defaults, an
   const auto r = run_porticod({"--print-config", "-c", path});
   REQUIRE(r.exit_code == 0);
   CHECK_THAT(r.out, Contains("shutdown_timeout = \"10s\""));
-  CHECK_THAT(r.out, Contains("name = \"[::1]:0\"\naddress = \"[::1]:0\"\nhandler = \"greeting\"\n"
-                             "message = \"hi\\n\"\nread_limit = 100\nread_timeout = \"10s\"\nmode = \"after-read\"\n"));
+  CHECK_THAT(r.out, Contains("name = \"[::1]:0\"\naddress = \"[::1]:0\"\nhandler = \"greeting\"\n"));
+  CHECK_THAT(r.out, Contains("v6only = true\nmax_connections = 0\non_limit = \"pause\"\n"));
+  CHECK_THAT(r.out, Contains("idle_timeout = \"0s\"\nsession_timeout = \"0s\"\n"));
+  CHECK_THAT(r.out, Contains("message = \"hi\\n\"\nread_limit = 100\nread_timeout = \"10s\"\nmode = \"after-read\"\n"));
   const auto again = dir.write("again.toml", r.out);
   CHECK(run_porticod({"--check", "-c", again}).exit_code == 0);
 }

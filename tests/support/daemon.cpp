@@ -140,7 +140,8 @@ Daemon Daemon::start(const std::string& config, Options options) {
   args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
   d.pid_ = spawn(args, (d.dir_->path() / "stdout").string(), d.log_path_, options.env, options.before_exec);
 
-  static const std::regex serving(R"(serving (\S+) on (?:\S+):(\d+) \()");
+  // "serving NAME on 127.0.0.1:PORT (handler)"; a Unix listener has no port.
+  static const std::regex serving(R"(serving (\S+) on (?:unix:\S+|\S+:(\d+)) \()");
   const auto deadline = Clock::now() + options.startup;
   for (;;) {
     const std::string log = d.log();
@@ -148,7 +149,7 @@ Daemon Daemon::start(const std::string& config, Options options) {
     d.first_listener_.clear();
     for (std::sregex_iterator it(log.begin(), log.end(), serving), end; it != end; ++it) {
       if (d.first_listener_.empty()) d.first_listener_ = (*it)[1];
-      d.ports_[(*it)[1]] = static_cast<std::uint16_t>(std::stoi((*it)[2]));
+      d.ports_[(*it)[1]] = (*it)[2].matched ? static_cast<std::uint16_t>(std::stoi((*it)[2])) : 0;
     }
     if (d.ports_.size() >= options.listeners) return d;
     if (!d.running()) {
@@ -226,9 +227,16 @@ bool wait_fd(int fd, short events, Clock::time_point deadline) {
   }
 }
 
-int connect_with_timeout(int family, const sockaddr* addr, socklen_t len, Millis timeout) {
+int connect_with_timeout(int family, const sockaddr* addr, socklen_t len, Millis timeout,
+                         const sockaddr* source = nullptr, socklen_t source_len = 0) {
   const int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return -1;
+  if (source != nullptr && bind(fd, source, source_len) != 0) {
+    const int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
   if (connect(fd, addr, len) != 0) {
     if (errno != EINPROGRESS && errno != EAGAIN) {
       const int e = errno;
@@ -255,27 +263,34 @@ int connect_with_timeout(int family, const sockaddr* addr, socklen_t len, Millis
 
 }  // namespace
 
-int try_connect(std::uint16_t port, const std::string& host, Millis timeout) {
-  sockaddr_storage storage{};
-  socklen_t len = 0;
+socklen_t make_sockaddr(const std::string& host, std::uint16_t port, sockaddr_storage& storage) {
+  storage = {};
   if (host.find(':') != std::string::npos) {
     auto* a = reinterpret_cast<sockaddr_in6*>(&storage);
     a->sin6_family = AF_INET6;
     a->sin6_port = htons(port);
     inet_pton(AF_INET6, host.c_str(), &a->sin6_addr);
-    len = sizeof *a;
-  } else {
-    auto* a = reinterpret_cast<sockaddr_in*>(&storage);
-    a->sin_family = AF_INET;
-    a->sin_port = htons(port);
-    inet_pton(AF_INET, host.c_str(), &a->sin_addr);
-    len = sizeof *a;
+    return sizeof *a;
   }
-  return connect_with_timeout(storage.ss_family, reinterpret_cast<sockaddr*>(&storage), len, timeout);
+  auto* a = reinterpret_cast<sockaddr_in*>(&storage);
+  a->sin_family = AF_INET;
+  a->sin_port = htons(port);
+  inet_pton(AF_INET, host.c_str(), &a->sin_addr);
+  return sizeof *a;
 }
 
-Client::Client(std::uint16_t port, const std::string& host, Millis timeout) {
-  fd_ = try_connect(port, host, timeout);
+int try_connect(std::uint16_t port, const std::string& host, Millis timeout, const std::string& source) {
+  sockaddr_storage storage{};
+  const socklen_t len = make_sockaddr(host, port, storage);
+  sockaddr_storage from{};
+  socklen_t from_len = 0;
+  if (!source.empty()) from_len = make_sockaddr(source, 0, from);
+  return connect_with_timeout(storage.ss_family, reinterpret_cast<sockaddr*>(&storage), len, timeout,
+                              source.empty() ? nullptr : reinterpret_cast<sockaddr*>(&from), from_len);
+}
+
+Client::Client(std::uint16_t port, const std::string& host, Millis timeout, const std::string& source) {
+  fd_ = try_connect(port, host, timeout, source);
   if (fd_ < 0) {
     throw std::runtime_error("connect to " + host + ":" + std::to_string(port) + ": " + std::strerror(errno));
   }

@@ -99,8 +99,11 @@ class Daemon {
 // A blocking TCP client with deadlines on every step.
 class Client {
  public:
-  // Connects to 127.0.0.1:port (or another loopback address); throws on failure.
-  explicit Client(std::uint16_t port, const std::string& host = "127.0.0.1", Millis timeout = 5s);
+  // Connects to host:port (127.0.0.1 by default), from the local address
+  // `source` when given (e.g. 127.0.0.2, to appear as another client);
+  // throws on failure.
+  explicit Client(std::uint16_t port, const std::string& host = "127.0.0.1", Millis timeout = 5s,
+                  const std::string& source = "");
   // Connects to a Unix stream socket.
   static Client unix_socket(const std::string& path, Millis timeout = 5s);
   Client(Client&&) noexcept;
@@ -128,6 +131,7 @@ class Client {
 };
 
 // Plain TCP connect that reports failure instead of throwing; -1 on error.
-int try_connect(std::uint16_t port, const std::string& host = "127.0.0.1", Millis timeout = 2s);
+int try_connect(std::uint16_t port, const std::string& host = "127.0.0.1", Millis timeout = 2s,
+                const std::string& source = "");
 
 }  // namespace portico::test

@@ -1,0 +1,138 @@
+#include "daemon/listen_socket.hpp"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <fmt/format.h>
+
+#include <portico/server.hpp>
+
+namespace portico {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+namespace {
+
+asio::generic::stream_protocol::endpoint endpoint_of(const Address& address) {
+  if (address.kind == Address::Kind::unix_path) return asio::local::stream_protocol::endpoint(address.path);
+  return asio::ip::tcp::endpoint(asio::ip::make_address(address.host), address.port);
+}
+
+[[noreturn]] void fail(Acceptor& acceptor, const ListenerConfig& config, std::string_view step, const std::string& why) {
+  error_code ignored;
+  acceptor.close(ignored);
+  throw StartError(fmt::format("listener \"{}\": cannot {} {}: {}", config.name, step, config.address.to_string(), why));
+}
+
+// A socket file left behind by a process that died is replaced; one that a
+// live process still listens on, or a file that is not a socket, is not.
+void clear_stale_unix_socket(Acceptor& acceptor, const ListenerConfig& config) {
+  const std::string& path = config.address.path;
+  struct stat st {};
+  if (lstat(path.c_str(), &st) != 0) return;
+  if (!S_ISSOCK(st.st_mode)) fail(acceptor, config, "bind to", "the path exists and is not a socket");
+  asio::io_context probe_io;
+  asio::local::stream_protocol::socket probe(probe_io);
+  error_code ec;
+  probe.connect(asio::local::stream_protocol::endpoint(path), ec);
+  if (!ec) fail(acceptor, config, "bind to", "another process is listening on it");
+  if (ec == asio::error::connection_refused) {
+    ::unlink(path.c_str());
+  }
+}
+
+}  // namespace
+
+void apply_listen_options(Acceptor& acceptor, const ListenerConfig& config) {
+  error_code ec;
+  if (config.address.is_ip()) {
+    acceptor.set_option(asio::ip::tcp::no_delay(config.nodelay), ec);
+    if (ec) fail(acceptor, config, "set TCP_NODELAY on", ec.message());
+    acceptor.set_option(asio::socket_base::keep_alive(config.keepalive), ec);
+    if (ec) fail(acceptor, config, "set SO_KEEPALIVE on", ec.message());
+  }
+  acceptor.listen(config.backlog, ec);
+  if (ec) fail(acceptor, config, "listen on", ec.message());
+}
+
+void bind_listen_socket(Acceptor& acceptor, const ListenerConfig& config) {
+  const auto endpoint = endpoint_of(config.address);
+  error_code ec;
+  acceptor.open(endpoint.protocol(), ec);
+  if (ec) fail(acceptor, config, "open a socket for", ec.message());
+  if (config.address.is_ip()) {
+    // Restarting must not wait for the previous run's TIME_WAIT sockets.
+    acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (ec) fail(acceptor, config, "set SO_REUSEADDR on", ec.message());
+    if (config.reuse_port) {
+      const int on = 1;
+      if (setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
+        fail(acceptor, config, "set SO_REUSEPORT on", std::strerror(errno));
+      }
+    }
+    if (config.address.kind == Address::Kind::ipv6) {
+      acceptor.set_option(asio::ip::v6_only(config.v6only), ec);
+      if (ec) fail(acceptor, config, "set IPV6_V6ONLY on", ec.message());
+    }
+  } else {
+    clear_stale_unix_socket(acceptor, config);
+  }
+  acceptor.bind(endpoint, ec);
+  if (ec) fail(acceptor, config, "bind to", ec.message());
+  if (config.socket_mode && ::chmod(config.address.path.c_str(), *config.socket_mode) != 0) {
+    const std::string why = std::strerror(errno);
+    ::unlink(config.address.path.c_str());
+    fail(acceptor, config, "set the mode of", why);
+  }
+  apply_listen_options(acceptor, config);
+}
+
+void adopt_listen_socket(Acceptor& acceptor, const ListenerConfig& config, int fd) {
+  const auto endpoint = endpoint_of(config.address);
+  error_code ec;
+  acceptor.assign(endpoint.protocol(), fd, ec);
+  if (ec) fail(acceptor, config, "take over the inherited socket for", ec.message());
+  apply_listen_options(acceptor, config);
+}
+
+std::string bound_address(const Acceptor& acceptor, const ListenerConfig& config) {
+  if (!config.address.is_ip()) return config.address.to_string();
+  error_code ec;
+  const auto local = acceptor.local_endpoint(ec);
+  asio::ip::tcp::endpoint ip;
+  std::memcpy(ip.data(), local.data(), std::min<std::size_t>(local.size(), ip.capacity()));
+  Address real = config.address;
+  real.port = ip.port();
+  return real.to_string();
+}
+
+bool socket_matches(int fd, const Address& address) {
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) return false;
+  int listening = 0;
+  len = sizeof listening;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) return false;
+  sockaddr_storage storage{};
+  len = sizeof storage;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &len) != 0) return false;
+  const auto want = endpoint_of(address);
+  if (storage.ss_family != want.data()->sa_family) return false;
+  if (storage.ss_family == AF_UNIX) {
+    const auto* un = reinterpret_cast<const sockaddr_un*>(&storage);
+    return address.path == un->sun_path;
+  }
+  asio::ip::tcp::endpoint got;
+  std::memcpy(got.data(), &storage, std::min<std::size_t>(len, got.capacity()));
+  return got.address() == asio::ip::make_address(address.host) && got.port() == address.port;
+}
+
+}  // namespace portico

@@ -1,0 +1,35 @@
+#pragma once
+// Setting up a listener's socket: binding a new one (IP or Unix, replacing a
+// stale Unix socket file), or adopting one inherited from systemd. Internal.
+
+#include <string>
+
+#include <boost/asio/basic_socket_acceptor.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
+
+#include <portico/config.hpp>
+
+namespace portico {
+
+using Acceptor = boost::asio::basic_socket_acceptor<boost::asio::generic::stream_protocol>;
+
+// Opens, configures, binds and listens. Throws StartError naming the
+// listener, the address and the OS error; the acceptor is closed then.
+void bind_listen_socket(Acceptor& acceptor, const ListenerConfig& config);
+
+// Takes over a listening socket passed by systemd (LISTEN_FDS) and applies
+// the listener's options to it.
+void adopt_listen_socket(Acceptor& acceptor, const ListenerConfig& config, int fd);
+
+// Applies what can change on a listening socket without rebinding: the
+// options accepted sockets inherit (TCP_NODELAY, SO_KEEPALIVE) and the
+// backlog.
+void apply_listen_options(Acceptor& acceptor, const ListenerConfig& config);
+
+// The address as bound: "127.0.0.1:40123" when port 0 was asked.
+std::string bound_address(const Acceptor& acceptor, const ListenerConfig& config);
+
+// True when `fd` is a listening stream socket bound to `address`.
+bool socket_matches(int fd, const Address& address);
+
+}  // namespace portico
