@@ -1,0 +1,129 @@
+// Listeners with proxy_protocol = true, as behind HAProxy or a cloud load
+// balancer: the header's client is the one limits, rules and logs see.
+
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "support/daemon.hpp"
+
+using namespace portico::test;
+using Catch::Matchers::Contains;
+
+namespace {
+
+const std::string config = R"(
+[daemon]
+log_level = "debug"
+[[listener]]
+name = "lb"
+address = "127.0.0.1:0"
+proxy_protocol = true
+proxy_protocol_timeout = "500ms"
+deny = ["203.0.113.0/24"]
+)";
+
+// A v2 header for TCP over IPv4 from src:sport to 192.0.2.1:443.
+std::string v2_ipv4(const std::array<unsigned char, 4>& src, std::uint16_t sport, const std::string& tlvs = "") {
+  std::string h("\r\n\r\n\0\r\nQUIT\n", 12);
+  h += '\x21';  // version 2, PROXY
+  h += '\x11';  // AF_INET, STREAM
+  const std::size_t len = 12 + tlvs.size();
+  h += static_cast<char>(len >> 8);
+  h += static_cast<char>(len & 0xff);
+  for (auto b : src) h += static_cast<char>(b);
+  h += std::string("\xc0\x00\x02\x01", 4);
+  h += static_cast<char>(sport >> 8);
+  h += static_cast<char>(sport & 0xff);
+  h += std::string("\x01\xbb", 2);
+  return h + tlvs;
+}
+
+std::string exchange(std::uint16_t port, const std::string& bytes, bool* closed = nullptr) {
+  Client c(port);
+  c.send(bytes);
+  return c.read_all(3s, closed);
+}
+
+}  // namespace
+
+TEST_CASE("a PROXY v1 header names the client; the data after it reaches the handler", "[proxy-protocol]") {
+  auto d = Daemon::start(config);
+  CHECK(exchange(d.port(), "PROXY TCP4 198.51.100.7 192.0.2.1 40000 443\r\nGET request 1\n") == "Hello from server!\n");
+  CHECK(d.wait_log("[lb 198.51.100.7:40000] received \"GET request 1\\n\""));
+}
+
+TEST_CASE("a PROXY v1 header over IPv6 and UNKNOWN", "[proxy-protocol]") {
+  auto d = Daemon::start(config);
+  CHECK(exchange(d.port(), "PROXY TCP6 2001:db8::5 2001:db8::1 5555 443\r\nx") == "Hello from server!\n");
+  CHECK(d.wait_log("[lb [2001:db8::5]:5555] received \"x\""));
+  // UNKNOWN keeps the connection's own address.
+  CHECK(exchange(d.port(), "PROXY UNKNOWN\r\ny") == "Hello from server!\n");
+  CHECK(d.wait_log("[lb 127.0.0.1:"));
+}
+
+TEST_CASE("a PROXY v2 header, with TLVs, names the client", "[proxy-protocol]") {
+  auto d = Daemon::start(config);
+  const std::string tlv("\x04\x00\x03" "abc", 6);  // PP2_TYPE_NOOP
+  CHECK(exchange(d.port(), v2_ipv4({198, 51, 100, 9}, 1234, tlv) + "hello") == "Hello from server!\n");
+  CHECK(d.wait_log("[lb 198.51.100.9:1234] received \"hello\""));
+}
+
+TEST_CASE("allow/deny apply to the client the header names", "[proxy-protocol]") {
+  auto d = Daemon::start(config);
+  bool closed = false;
+  CHECK(exchange(d.port(), "PROXY TCP4 203.0.113.5 192.0.2.1 1 2\r\nhi", &closed).empty());
+  CHECK(closed);
+  CHECK(d.wait_log("refused 203.0.113.5:1: denied by 203.0.113.0/24"));
+}
+
+TEST_CASE("a missing, malformed, oversized or truncated header closes the connection", "[proxy-protocol]") {
+  auto d = Daemon::start(config);
+  bool closed = false;
+  SECTION("garbage instead of a header") {
+    CHECK(exchange(d.port(), "GET / HTTP/1.0\r\n\r\n", &closed).empty());
+    CHECK(closed);
+    CHECK(d.wait_log("bad PROXY protocol header"));
+  }
+  SECTION("a v1 line longer than 107 bytes") {
+    CHECK(exchange(d.port(), "PROXY TCP4 " + std::string(200, '1') + "\r\n", &closed).empty());
+    CHECK(closed);
+    CHECK(d.wait_log("bad PROXY protocol header"));
+  }
+  SECTION("a v1 header with a bad address") {
+    CHECK(exchange(d.port(), "PROXY TCP4 1.2.3 4.5.6.7 1 2\r\n", &closed).empty());
+    CHECK(closed);
+    CHECK(d.wait_log("bad PROXY protocol header"));
+  }
+  SECTION("a v2 header whose length exceeds the cap") {
+    std::string h = v2_ipv4({198, 51, 100, 9}, 1);
+    h[14] = '\x7f';  // length 0x7f0c
+    CHECK(exchange(d.port(), h, &closed).empty());
+    CHECK(closed);
+    CHECK(d.wait_log("bad PROXY protocol header"));
+  }
+  SECTION("a truncated header times out") {
+    const auto started = Clock::now();
+    CHECK(exchange(d.port(), "PROXY TCP4 198.51.100.7", &closed).empty());
+    CHECK(closed);
+    CHECK(Clock::now() - started < 2s);
+    CHECK(d.wait_log("no complete PROXY protocol header within the timeout"));
+  }
+  SECTION("no header at all, only silence") {
+    Client c(d.port());
+    CHECK(c.wait_closed(2s));
+    CHECK(d.wait_log("no complete PROXY protocol header within the timeout"));
+  }
+  // The listener still serves well-formed clients afterwards.
+  CHECK(exchange(d.port(), "PROXY TCP4 198.51.100.7 192.0.2.1 1 2\r\nok") == "Hello from server!\n");
+}
+
+TEST_CASE("a header split across packets is still read", "[proxy-protocol]") {
+  auto d = Daemon::start(config);
+  Client c(d.port());
+  c.send("PROXY TCP4 198.51.1");
+  std::this_thread::sleep_for(50ms);
+  c.send("00.8 192.0.2.1 7 8\r\nsplit");
+  CHECK(c.read_all(3s) == "Hello from server!\n");
+  CHECK(d.wait_log("[lb 198.51.100.8:7] received \"split\""));
+}
