@@ -1,0 +1,127 @@
+#include "handlers/echo.hpp"
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/error.hpp>
+
+#include <portico/connection.hpp>
+
+namespace portico::handlers {
+
+namespace {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+using spdlog::level::debug;
+
+constexpr std::size_t scratch_size = 16 * 1024;
+// Full reads echoed per wake-up: a client that sends without pause still
+// goes back through the reactor regularly, so it cannot keep the thread
+// from the other connections.
+constexpr int reads_per_wakeup = 8;
+
+bool would_block(const error_code& ec) { return ec == asio::error::would_block || ec == asio::error::try_again; }
+
+// What one echo_available() pass did. `ec` is eof, a read or write failure,
+// or empty when the pass stopped because there was nothing more to do now.
+struct Pass {
+  error_code ec;
+  std::uint64_t received = 0;
+  std::uint64_t sent = 0;
+};
+
+// Sends back what the client sent, without suspending, through a buffer
+// shared by every connection of the thread (the socket is non-blocking).
+// Stops when the receive queue is empty, after reads_per_wakeup full reads,
+// at EOF or an error, or when the send queue is full: the bytes it did not
+// take are copied to `rest`, the only buffer a connection ever owns, and
+// then only until they are sent.
+Pass echo_available(Connection::socket_type& socket, std::vector<char>& rest) {
+  thread_local std::array<char, scratch_size> scratch;
+  Pass pass;
+  for (int reads = 0; reads < reads_per_wakeup; ++reads) {
+    error_code ec;
+    const std::size_t n = socket.read_some(asio::buffer(scratch), ec);
+    if (ec) {
+      if (!would_block(ec)) pass.ec = ec;
+      return pass;
+    }
+    pass.received += n;
+    std::size_t sent = socket.write_some(asio::buffer(scratch.data(), n), ec);
+    if (ec && !would_block(ec)) {
+      pass.ec = ec;
+      return pass;
+    }
+    if (ec) sent = 0;
+    pass.sent += sent;
+    if (sent < n) {
+      rest.assign(scratch.data() + sent, scratch.data() + n);
+      return pass;
+    }
+    // A short read emptied the receive queue: another would only block.
+    if (n < scratch.size()) return pass;
+  }
+  return pass;
+}
+
+class Echo final : public Handler {
+ public:
+  asio::awaitable<void> serve(Connection& conn) override {
+    conn.log(debug, "connection from {}", conn.peer().to_string());
+    std::uint64_t received = 0;
+    std::uint64_t sent = 0;
+    const auto finish = [&](std::string_view why, const error_code& ec = {}) {
+      if (!conn.should_log(debug)) return;
+      conn.log(debug, "{}{}{}; echoed {} of {} bytes received, closing the connection", why, ec ? ": " : "",
+               ec ? ec.message() : "", sent, received);
+    };
+    for (;;) {
+      const IoResult ready = co_await conn.wait_readable();
+      if (!ready.ok()) {
+        finish("waiting to read failed", ready.ec);
+        co_return;
+      }
+      std::vector<char> rest;
+      const Pass pass = echo_available(conn.socket(), rest);
+      received += pass.received;
+      sent += pass.sent;
+      if (!rest.empty()) {
+        // The client is not keeping up: nothing more is read until it takes
+        // these bytes, so its sending fills its own buffers, not ours.
+        const IoResult written = co_await conn.write(asio::buffer(rest));
+        sent += written.bytes;
+        if (!written.ok()) {
+          finish("write failed", written.ec);
+          co_return;
+        }
+      }
+      if (pass.ec == asio::error::eof) {
+        // Everything received was sent back; closing ends the client's read
+        // side too.
+        finish("client closed its side");
+        co_return;
+      }
+      if (pass.ec) {
+        finish("connection failed", pass.ec);
+        co_return;
+      }
+    }
+  }
+};
+
+}  // namespace
+
+HandlerType echo_type() {
+  return HandlerType{
+      .name = "echo",
+      .doc = "send back every byte the client sends until it closes (RFC 862)",
+      .options = {},
+      .create = [](const Options&) { return std::make_unique<Echo>(); },
+  };
+}
+
+}  // namespace portico::handlers
