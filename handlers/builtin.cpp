@@ -4,7 +4,9 @@
 #include "handlers/daytime.hpp"
 #include "handlers/discard.hpp"
 #include "handlers/echo.hpp"
+#include "handlers/exec.hpp"
 #include "handlers/greeting.hpp"
+#include "handlers/proxy.hpp"
 #include "handlers/time.hpp"
 
 namespace portico {
@@ -16,6 +18,8 @@ void register_builtin_handlers(Registry& registry) {
   registry.add(handlers::daytime_type());
   registry.add(handlers::time_type());
   registry.add(handlers::chargen_type());
+  registry.add(handlers::proxy_type());
+  registry.add(handlers::exec_type());
 }
 
 }  // namespace portico

@@ -1,0 +1,330 @@
+#include "handlers/exec.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstring>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
+
+#include <portico/connection.hpp>
+
+#include "daemon/log_throttle.hpp"
+#include "handlers/child_process.hpp"
+#include "handlers/exec_command.hpp"
+
+namespace portico::handlers {
+
+namespace {
+
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+using boost::system::error_code;
+using clock = std::chrono::steady_clock;
+using spdlog::level::debug;
+using spdlog::level::info;
+using spdlog::level::warn;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+// How long a child has to exit after SIGTERM before SIGKILL.
+constexpr auto kill_grace = std::chrono::seconds(2);
+// A stderr line longer than this is logged in pieces.
+constexpr std::size_t max_line = 1024;
+
+// Variables porticod sets itself; the config cannot override them.
+constexpr std::array<std::string_view, 5> ucspi_variables = {"PROTO", "TCPREMOTEIP", "TCPREMOTEPORT", "TCPLOCALIP",
+                                                             "TCPLOCALPORT"};
+
+std::string ip_text(const asio::ip::address& ip) {
+  if (ip.is_v6() && ip.to_v6().is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, ip.to_v6()).to_string();
+  return ip.to_string();
+}
+
+// A stderr line as it goes into the log: control bytes escaped, so that a
+// program cannot forge log lines or send escape sequences to a terminal.
+std::string printable(std::string_view line) {
+  std::string out;
+  out.reserve(line.size());
+  for (const unsigned char c : line) {
+    if ((c < 0x20 && c != '\t') || c == 0x7f) {
+      out += fmt::format("\\x{:02x}", c);
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+std::string elapsed_since(clock::time_point start) {
+  return format_duration(std::chrono::duration_cast<Duration>(clock::now() - start));
+}
+
+// Counts a running child out whichever way serve() ends.
+struct Release {
+  std::size_t& running;
+  ~Release() { --running; }
+};
+
+// One connection's child: its stop request and the timer that carries it.
+struct Supervision {
+  explicit Supervision(const asio::any_io_executor& executor) : timer(executor) {}
+  asio::steady_timer timer;
+  bool stop_requested = false;
+};
+
+class Exec final : public Handler {
+ public:
+  explicit Exec(const Options& options)
+      : max_instances_(static_cast<std::size_t>(options.integer("max_instances"))),
+        timeout_(options.duration("timeout")),
+        log_stderr_(options.string("stderr") == "log") {
+    std::vector<CommandProblem> problems;
+    command_ = resolve_command(options, problems);
+    // validate() reported these already; a library user may skip it.
+    if (!problems.empty()) throw std::invalid_argument(problems.front().message);
+    for (const auto& [key, value] : options.string_table("env")) base_environment_.push_back(key + "=" + value);
+  }
+
+  asio::awaitable<void> serve(Connection& conn) override {
+    if (max_instances_ > 0 && running_ >= max_instances_) {
+      std::uint64_t suppressed = 0;
+      if (full_log_.allow(suppressed)) {
+        conn.log(warn, "max_instances ({}) reached: closing the connection{}", max_instances_,
+                 suppressed ? fmt::format(" ({} more since the last report)", suppressed) : "");
+      }
+      co_return;
+    }
+    const auto executor = conn.socket().get_executor();
+    int err_pipe[2] = {-1, -1};
+    if (log_stderr_ && ::pipe2(err_pipe, O_CLOEXEC) != 0) {
+      conn.log(warn, "cannot start {}: pipe: {}", command_.path, std::strerror(errno));
+      co_return;
+    }
+    std::optional<asio::posix::stream_descriptor> err_reader;
+    if (log_stderr_) err_reader.emplace(executor, err_pipe[0]);
+
+    std::optional<ChildProcess> child;
+    try {
+      child.emplace(executor, command_, environment(conn), conn.socket().native_handle(), err_pipe[1]);
+    } catch (const std::system_error& e) {
+      conn.log(warn, "cannot start {}: {}", command_.path, e.what());
+    }
+    if (err_pipe[1] >= 0) ::close(err_pipe[1]);
+    if (!child) co_return;
+    // The program has the connection now: the daemon's copy goes, so that
+    // the client sees the end exactly when the program closes it.
+    conn.close();
+
+    ++running_;
+    const Release release{running_};
+    const auto started = clock::now();
+    Supervision supervision(executor);
+    conn.on_close([&supervision] {
+      supervision.stop_requested = true;
+      supervision.timer.cancel();
+    });
+    conn.log(debug, "exec pid {} started: {}", child->pid(), command_.path);
+
+    ExitStatus status;
+    if (err_reader) {
+      error_code ignored;
+      err_reader->non_blocking(true, ignored);
+      status = co_await (supervise(conn, *child, supervision, &*err_reader) &&
+                         log_stderr(conn, child->pid(), *err_reader));
+    } else {
+      status = co_await supervise(conn, *child, supervision, nullptr);
+    }
+    const bool clean = status.signal == 0 && status.code == 0;
+    conn.log(clean ? debug : info, "exec pid {} {} after {}", child->pid(), status.to_string(), elapsed_since(started));
+  }
+
+ private:
+  // Waits for the child to exit; on the timeout or a stop request sends
+  // SIGTERM, and SIGKILL kill_grace later. Then ends the stderr reader,
+  // which a grandchild holding the pipe open could otherwise keep waiting.
+  asio::awaitable<ExitStatus> supervise(Connection& conn, ChildProcess& child, Supervision& s,
+                                        asio::posix::stream_descriptor* err_reader) {
+    enum class Phase { running, terminating, killing };
+    Phase phase = Phase::running;
+    const auto started = clock::now();
+    const auto timeout_at = timeout_.count() > 0 ? started + timeout_ : clock::time_point::max();
+    auto kill_at = clock::time_point::max();
+    std::optional<ExitStatus> status;
+    while (!status) {
+      auto due = clock::time_point::max();
+      if (phase == Phase::running) due = s.stop_requested ? clock::now() : timeout_at;
+      if (phase == Phase::terminating) due = kill_at;
+      s.timer.expires_at(due);
+      auto result = co_await (child.wait() || s.timer.async_wait(use_tuple));
+      if (result.index() == 0) {
+        status = std::get<0>(result);
+        continue;
+      }
+      const auto now = clock::now();
+      if (phase == Phase::running && (s.stop_requested || now >= timeout_at)) {
+        conn.log(info, "exec pid {} {}: sending SIGTERM", child.pid(),
+                 s.stop_requested ? "stopped by the server"
+                                  : fmt::format("timed out after {}", format_duration(timeout_)));
+        child.signal(SIGTERM);
+        phase = Phase::terminating;
+        kill_at = now + kill_grace;
+      } else if (phase == Phase::terminating && now >= kill_at) {
+        conn.log(warn, "exec pid {} still running {} after SIGTERM: sending SIGKILL", child.pid(),
+                 format_duration(kill_grace));
+        child.signal(SIGKILL);
+        phase = Phase::killing;
+      }
+    }
+    if (err_reader != nullptr) {
+      error_code ignored;
+      err_reader->cancel(ignored);
+    }
+    co_return *status;
+  }
+
+  // Logs what the child writes to stderr, a line at a time, until the pipe
+  // ends or supervise() cancels the wait; what was in the pipe by then is
+  // still logged.
+  asio::awaitable<void> log_stderr(Connection& conn, pid_t pid, asio::posix::stream_descriptor& pipe) {
+    std::string pending;
+    const auto emit = [&](std::string_view line) {
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      conn.log(warn, "exec pid {} stderr: {}", pid, printable(line));
+    };
+    // Reads what is there; false at EOF or on an error.
+    const auto read_available = [&] {
+      std::array<char, 4096> chunk;
+      for (;;) {
+        error_code ec;
+        const std::size_t n = pipe.read_some(asio::buffer(chunk), ec);
+        if (ec) return ec == asio::error::would_block || ec == asio::error::try_again;
+        pending.append(chunk.data(), n);
+        std::size_t start = 0;
+        for (std::size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
+          emit(std::string_view(pending).substr(start, nl - start));
+        }
+        pending.erase(0, start);
+        while (pending.size() >= max_line) {
+          emit(std::string_view(pending).substr(0, max_line));
+          pending.erase(0, max_line);
+        }
+      }
+    };
+    while (read_available()) {
+      auto [ec] = co_await pipe.async_wait(asio::posix::stream_descriptor::wait_read, use_tuple);
+      if (ec) {
+        read_available();
+        break;
+      }
+    }
+    if (!pending.empty()) emit(pending);
+  }
+
+  // Only the configured variables and the UCSPI ones: nothing of the
+  // daemon's own environment reaches the program.
+  std::vector<std::string> environment(Connection& conn) const {
+    std::vector<std::string> env = base_environment_;
+    error_code ec;
+    const auto local = conn.socket().local_endpoint(ec);
+    const int family = ec ? AF_UNSPEC : local.data()->sa_family;
+    if (family != AF_INET && family != AF_INET6) {
+      env.emplace_back("PROTO=UNIX");
+      return env;
+    }
+    asio::ip::tcp::endpoint local_ip;
+    std::memcpy(local_ip.data(), local.data(), std::min<std::size_t>(local.size(), local_ip.capacity()));
+    env.emplace_back("PROTO=TCP");
+    if (!conn.peer().is_unix) {
+      env.push_back("TCPREMOTEIP=" + ip_text(conn.peer().ip));
+      env.push_back("TCPREMOTEPORT=" + std::to_string(conn.peer().port));
+    }
+    env.push_back("TCPLOCALIP=" + ip_text(local_ip.address()));
+    env.push_back("TCPLOCALPORT=" + std::to_string(local_ip.port()));
+    return env;
+  }
+
+  Command command_;
+  std::vector<std::string> base_environment_;
+  std::size_t max_instances_;
+  Duration timeout_;
+  bool log_stderr_;
+  std::size_t running_ = 0;  // one io_context thread: no atomics
+  LogThrottle full_log_;
+};
+
+void validate(const Options& options, Diagnostics& errors) {
+  std::vector<CommandProblem> problems;
+  resolve_command(options, problems);
+  for (const auto& p : problems) errors.error(options.position(p.option), p.message);
+  for (const auto& [key, value] : options.string_table("env")) {
+    if (key.empty() || key.find('=') != std::string::npos) {
+      errors.error(options.position("env"), fmt::format("\"env\" key \"{}\" is not a variable name", key));
+    } else if (std::find(ucspi_variables.begin(), ucspi_variables.end(), key) != ucspi_variables.end()) {
+      errors.error(options.position("env"), fmt::format("\"env\" cannot set {}: porticod sets it for each connection", key));
+    }
+  }
+}
+
+}  // namespace
+
+HandlerType exec_type() {
+  using namespace std::chrono_literals;
+  return HandlerType{
+      .name = "exec",
+      .doc = "run a program for each connection, the connection as its stdin and stdout (inetd nowait)",
+      .options =
+          {
+              {.name = "command",
+               .type = OptionType::string_list,
+               .default_value = std::nullopt,  // required
+               .doc = "program and arguments, run directly (no shell); an absolute path or a name looked up in PATH"},
+              {.name = "user",
+               .type = OptionType::string,
+               .default_value = std::string(),
+               .doc = "run the program as this user (porticod must run as root); empty: as porticod"},
+              {.name = "group",
+               .type = OptionType::string,
+               .default_value = std::string(),
+               .doc = "run the program with this group; empty: the user's"},
+              {.name = "max_instances",
+               .type = OptionType::integer,
+               .default_value = std::int64_t{0},
+               .doc = "most programs running at once; further connections are closed at once; 0: no limit",
+               .min = 0,
+               .max = 1'000'000},
+              {.name = "timeout",
+               .type = OptionType::duration,
+               .default_value = Duration(0s),
+               .doc = "how long a program may run before SIGTERM (then SIGKILL 2s later); 0s: no limit"},
+              {.name = "stderr",
+               .type = OptionType::string,
+               .default_value = std::string("log"),
+               .doc = "the program's stderr: logged line by line, or discarded",
+               .choices = {"log", "null"}},
+              {.name = "env",
+               .type = OptionType::string_table,
+               .default_value = StringTable{},
+               .doc = "environment variables for the program, besides PROTO and the TCP* ones"},
+          },
+      .create = [](const Options& options) { return std::make_unique<Exec>(options); },
+      .validate = validate,
+  };
+}
+
+}  // namespace portico::handlers
