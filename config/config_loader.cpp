@@ -5,6 +5,9 @@
 #include <charconv>
 #include <cstring>
 #include <fstream>
+
+#include <grp.h>
+#include <pwd.h>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -20,6 +23,8 @@ const std::string_view embedded_default_config = R"(# portico's embedded default
 [daemon]
 log_level = "info"
 shutdown_timeout = "10s"
+# Started as root, porticod binds first, then serves as nobody.
+user = "nobody"
 
 [[listener]]
 name = "greeting"
@@ -65,6 +70,13 @@ void read_daemon(const toml::node& node, DaemonConfig& daemon, Diagnostics& erro
     if (node && node->is_string() && !node->as_string()->get().starts_with('/')) {
       errors.error(reader.position(key), fmt::format("\"{}\" in [daemon] must be an absolute path", key));
     }
+  }
+  // Names are resolved now so that --check catches a typo, not the start.
+  if (!daemon.user.empty() && getpwnam(daemon.user.c_str()) == nullptr) {
+    errors.error(reader.position("user"), fmt::format("[daemon] user \"{}\" does not exist", daemon.user));
+  }
+  if (!daemon.group.empty() && getgrnam(daemon.group.c_str()) == nullptr) {
+    errors.error(reader.position("group"), fmt::format("[daemon] group \"{}\" does not exist", daemon.group));
   }
   if (!daemon.group.empty() && daemon.user.empty()) {
     errors.error(reader.position("group"), "\"group\" in [daemon] needs \"user\" as well");
@@ -185,6 +197,23 @@ std::optional<ListenerConfig> read_listener(const toml::table& table, std::size_
   return listener;
 }
 
+// Plugins register handler types, so they load before listeners are read.
+// Type mistakes in the list itself are left to read_daemon.
+void load_listed_plugins(const toml::table& root, const PluginLoader& load_plugin, Diagnostics& errors) {
+  const auto* daemon = root.get_as<toml::table>("daemon");
+  const auto* plugins = daemon ? daemon->get_as<toml::array>("plugins") : nullptr;
+  if (plugins == nullptr) return;
+  for (const auto& entry : *plugins) {
+    const auto* path = entry.as_string();
+    if (path == nullptr) continue;
+    try {
+      load_plugin(path->get());
+    } catch (const std::exception& e) {
+      errors.error(position_of(entry.source()), fmt::format("plugin \"{}\": {}", path->get(), e.what()));
+    }
+  }
+}
+
 void check_unique(const Config& config, Diagnostics& errors) {
   for (std::size_t i = 0; i < config.listeners.size(); ++i) {
     const auto& a = config.listeners[i];
@@ -217,7 +246,8 @@ std::optional<LogLevel> parse_log_level(std::string_view text) {
   return std::nullopt;
 }
 
-LoadResult parse_config(std::string_view text, std::string source_name, const Registry& registry) {
+LoadResult parse_config(std::string_view text, std::string source_name, const Registry& registry,
+                        const PluginLoader& load_plugin) {
   LoadResult result{std::nullopt, Diagnostics(source_name)};
   Diagnostics& errors = result.errors;
   toml::table root;
@@ -227,6 +257,7 @@ LoadResult parse_config(std::string_view text, std::string source_name, const Re
     errors.error(position_of(e.source()), std::string(e.description()));
     return result;
   }
+  if (load_plugin) load_listed_plugins(root, load_plugin, errors);
 
   Config config;
   config.source = source_name;
@@ -262,7 +293,7 @@ LoadResult parse_config(std::string_view text, std::string source_name, const Re
   return result;
 }
 
-LoadResult load_config_file(const std::string& path, const Registry& registry) {
+LoadResult load_config_file(const std::string& path, const Registry& registry, const PluginLoader& load_plugin) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream text;
   if (in) text << in.rdbuf();
@@ -271,7 +302,7 @@ LoadResult load_config_file(const std::string& path, const Registry& registry) {
     result.errors.error(SourcePos{0, 0}, fmt::format("cannot read the file: {}", std::strerror(errno)));
     return result;
   }
-  return parse_config(text.str(), path, registry);
+  return parse_config(text.str(), path, registry, load_plugin);
 }
 
 }  // namespace portico

@@ -1,17 +1,25 @@
 #include "daemon/log_setup.hpp"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <stdexcept>
 #include <string>
 
 #include <sys/stat.h>
 
+#include <spdlog/details/null_mutex.h>
 #include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
 namespace portico {
 
 namespace {
+
+constexpr const char* plain_pattern = "%Y-%m-%d %H:%M:%S.%e %l %v";
 
 // JOURNAL_STREAM holds "DEVICE:INODE" of the stream systemd connected to
 // stderr; when it matches, the journal adds its own timestamps and reads
@@ -36,6 +44,38 @@ class SyslogPriority final : public spdlog::custom_flag_formatter {
   std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<SyslogPriority>(); }
 };
 
+// A file sink that can reopen its file by name. The daemon logs from one
+// thread, so no locking.
+class ReopenableFileSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
+ public:
+  explicit ReopenableFileSink(std::string path) : path_(std::move(path)) {
+    if (const std::string error = reopen(); !error.empty()) throw std::runtime_error(error);
+  }
+  ~ReopenableFileSink() override {
+    if (file_) std::fclose(file_);
+  }
+
+  std::string reopen() {
+    std::FILE* next = std::fopen(path_.c_str(), "a");
+    if (next == nullptr) return "cannot open log file " + path_ + ": " + std::strerror(errno);
+    if (file_) std::fclose(file_);
+    file_ = next;
+    return {};
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(msg, formatted);
+    std::fwrite(formatted.data(), 1, formatted.size(), file_);
+  }
+  void flush_() override { std::fflush(file_); }
+
+ private:
+  std::string path_;
+  std::FILE* file_ = nullptr;
+};
+
 }  // namespace
 
 std::shared_ptr<spdlog::logger> make_daemon_logger() {
@@ -46,7 +86,7 @@ std::shared_ptr<spdlog::logger> make_daemon_logger() {
     formatter->add_flag<SyslogPriority>('*').set_pattern("%*%v");
     logger->set_formatter(std::move(formatter));
   } else {
-    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %l %v");
+    logger->set_pattern(plain_pattern);
   }
   // A daemon's log must survive a crash right after an error line.
   logger->flush_on(spdlog::level::trace);
@@ -55,6 +95,19 @@ std::shared_ptr<spdlog::logger> make_daemon_logger() {
 
 void set_log_level(spdlog::logger& logger, LogLevel level) {
   logger.set_level(static_cast<spdlog::level::level_enum>(static_cast<int>(level)));
+}
+
+void log_to_file(spdlog::logger& logger, const std::string& path) {
+  auto sink = std::make_shared<ReopenableFileSink>(path);
+  sink->set_pattern(plain_pattern);
+  logger.sinks().assign(1, std::move(sink));
+}
+
+std::string reopen_log_file(spdlog::logger& logger) {
+  for (auto& sink : logger.sinks()) {
+    if (auto* file = dynamic_cast<ReopenableFileSink*>(sink.get())) return file->reopen();
+  }
+  return {};
 }
 
 }  // namespace portico

@@ -1,27 +1,27 @@
-// porticod: command line, logging and signals around portico::Server.
+// porticod: the command line around portico's library; the daemon's life is
+// in Runtime.
+
+#include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <optional>
+#include <set>
 #include <string>
 
-#include <unistd.h>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
 
 #include <portico/config.hpp>
+#include <portico/plugin.hpp>
 #include <portico/registry.hpp>
-#include <portico/server.hpp>
 #include <portico/version.hpp>
 
 #include "daemon/log_setup.hpp"
+#include "daemon/runtime.hpp"
 
 namespace po = boost::program_options;
-namespace asio = boost::asio;
 
 namespace {
 
@@ -51,7 +51,7 @@ po::options_description describe_options() {
        "config serves the greeting on 127.0.0.1:8888)")
       ("check,t", "validate the configuration and exit")
       ("print-config", "print the effective configuration, defaults filled in, as TOML and exit")
-      ("list-handlers", "list every handler type with its options and exit")
+      ("list-handlers", "list every handler type with its options and exit (with -c, the config's plugins too)")
       ("log-level,l", po::value<std::string>()->value_name("LEVEL"),
        "log level, overriding the file: trace, debug, info, warn, error, critical, off")
       ("version,V", "print the version and exit")
@@ -63,11 +63,12 @@ void print_usage(std::ostream& out, const po::options_description& options) {
   out << "Usage: porticod [OPTIONS]\n"
          "Serve TCP connections with the handlers named in a TOML configuration.\n\n"
       << options << "\nExit status: 0 success, 1 runtime failure, 64 usage error, 78 configuration error.\n"
+      << "Signals: TERM/INT drain and stop, HUP reloads the configuration, USR1 reopens the log file.\n"
       << "See porticod(8) and portico.toml(5).\n";
 }
 
 // Returns an exit code when the command line alone decides the outcome.
-std::optional<int> parse_command_line(int argc, char** argv, Cli& cli, const portico::Registry& registry) {
+std::optional<int> parse_command_line(int argc, char** argv, Cli& cli) {
   const auto options = describe_options();
   po::variables_map vm;
   try {
@@ -85,16 +86,13 @@ std::optional<int> parse_command_line(int argc, char** argv, Cli& cli, const por
     std::cout << "porticod " << portico::version() << "\n";
     return exit_ok;
   }
-  if (vm.count("list-handlers")) {
-    std::cout << registry.describe();
-    return exit_ok;
-  }
   if (vm.count("config")) {
     cli.config_path = vm["config"].as<std::string>();
     cli.config_given = true;
   }
   cli.check = vm.count("check") > 0;
   cli.print_config = vm.count("print-config") > 0;
+  cli.list_handlers = vm.count("list-handlers") > 0;
   if (vm.count("log-level")) {
     cli.log_level = portico::parse_log_level(vm["log-level"].as<std::string>());
     if (!cli.log_level) {
@@ -106,75 +104,42 @@ std::optional<int> parse_command_line(int argc, char** argv, Cli& cli, const por
   return std::nullopt;
 }
 
-// Watches SIGINT and SIGTERM: the first drains, the second stops at once.
-class SignalHandler {
- public:
-  SignalHandler(asio::io_context& io, portico::Server& server, spdlog::logger& log, portico::Duration grace)
-      : io_(io), server_(server), log_(log), grace_(grace), stop_signals_(io, SIGINT, SIGTERM), hup_(io, SIGHUP) {
-    wait_stop();
-    wait_hup();
-  }
-
- private:
-  void wait_stop() {
-    stop_signals_.async_wait([this](boost::system::error_code ec, int signal) {
-      if (ec) return;
-      if (stopping_) {
-        log_.warn("received SIG{} again: exiting now, closing {} connection(s)", sigabbrev_np(signal),
-                  server_.connection_count());
-        io_.stop();
-        return;
-      }
-      stopping_ = true;
-      log_.info("received SIG{}: no longer accepting; waiting up to {} for {} connection(s)", sigabbrev_np(signal),
-                portico::format_duration(grace_), server_.connection_count());
-      server_.shutdown(grace_, [this] {
-        log_.info("porticod stopped");
-        stop_signals_.cancel();
-        hup_.cancel();
-        io_.stop();
-      });
-      wait_stop();
-    });
-  }
-
-  void wait_hup() {
-    hup_.async_wait([this](boost::system::error_code ec, int) {
-      if (ec) return;
-      log_.warn("received SIGHUP: reloading is not supported by this version; restart porticod to apply changes");
-      wait_hup();
-    });
-  }
-
-  asio::io_context& io_;
-  portico::Server& server_;
-  spdlog::logger& log_;
-  portico::Duration grace_;
-  asio::signal_set stop_signals_;
-  asio::signal_set hup_;
-  bool stopping_ = false;
-};
-
 int run(int argc, char** argv) {
+  Cli cli;
+  if (auto code = parse_command_line(argc, argv, cli)) return *code;
+
   portico::Registry registry;
   portico::register_builtin_handlers(registry);
-
-  Cli cli;
-  if (auto code = parse_command_line(argc, argv, cli, registry)) return *code;
+  if (cli.list_handlers && !cli.config_given) {
+    std::cout << registry.describe();
+    return exit_ok;
+  }
 
   auto log = portico::make_daemon_logger();
   portico::set_log_level(*log, cli.log_level.value_or(portico::LogLevel::info));
 
+  // Plugins load once per path: a reload that lists one again reuses it.
+  std::set<std::string> loaded_plugins;
+  portico::ConfigSource source;
+  source.load_plugin = [&registry, &loaded_plugins](const std::string& path) {
+    if (loaded_plugins.contains(path)) return;
+    portico::load_plugin(registry, path);
+    loaded_plugins.insert(path);
+  };
   const bool use_embedded = !cli.config_given && access(cli.config_path.c_str(), F_OK) != 0 && errno == ENOENT;
-  auto loaded = use_embedded ? portico::parse_config(portico::embedded_default_config,
-                                                     std::string(portico::embedded_default_name), registry)
-                             : portico::load_config_file(cli.config_path, registry);
+  if (!use_embedded) source.path = cli.config_path;
+
+  auto loaded = source.load(registry);
   if (!loaded.config) {
     std::cerr << loaded.errors.to_string();
     std::cerr << fmt::format("porticod: {} error(s) in {}\n", loaded.errors.size(), loaded.errors.file());
     return exit_config;
   }
   const portico::Config& config = *loaded.config;
+  if (cli.list_handlers) {
+    std::cout << registry.describe();
+    return exit_ok;
+  }
   if (cli.check) {
     std::cout << fmt::format("{}: configuration OK ({} listener(s))\n", config.source, config.listeners.size());
     return exit_ok;
@@ -188,23 +153,8 @@ int run(int argc, char** argv) {
   if (use_embedded) {
     log->info("no configuration file at {}: running the embedded default configuration", cli.config_path);
   }
-
-  // One thread runs everything; the hint lets Asio skip locking it would
-  // need for several.
-  asio::io_context io(1);
-  portico::Server server(io, registry, log);
-  try {
-    server.start(config);
-  } catch (const portico::StartError& e) {
-    log->error("{}", e.what());
-    return exit_runtime;
-  }
-  for (const auto& listener : server.listeners()) {
-    log->info("serving {} on {} ({})", listener.name, listener.address, listener.handler);
-  }
-  SignalHandler signals(io, server, *log, config.daemon.shutdown_timeout);
-  io.run();
-  return exit_ok;
+  portico::Runtime runtime(registry, log, std::move(source), cli.log_level);
+  return runtime.run(config);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // The configuration as plain, validated structs. Nothing outside the loader
 // sees TOML.
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -90,11 +91,20 @@ struct LoadResult {
   Diagnostics errors;
 };
 
-// Parses and validates `text`; `source_name` names it in messages.
-LoadResult parse_config(std::string_view text, std::string source_name, const Registry& registry);
+// Loads one shared object named in [daemon] plugins (which registers its
+// handler types into the registry the config is then checked against);
+// throws std::exception with a message on failure.
+using PluginLoader = std::function<void(const std::string& path)>;
+
+// Parses and validates `text`; `source_name` names it in messages. When
+// `load_plugin` is given, the plugins the text lists are loaded first, so
+// that their handler types validate; a plugin that fails to load is
+// reported at its position in the list.
+LoadResult parse_config(std::string_view text, std::string source_name, const Registry& registry,
+                        const PluginLoader& load_plugin = {});
 // Reads and parses the file at `path`. A file that cannot be read is
-// reported as one diagnostic at position 0:0.
-LoadResult load_config_file(const std::string& path, const Registry& registry);
+// reported as one diagnostic without a position.
+LoadResult load_config_file(const std::string& path, const Registry& registry, const PluginLoader& load_plugin = {});
 
 // The effective configuration as TOML, every default written out.
 std::string print_config(const Config& config, const Registry& registry);

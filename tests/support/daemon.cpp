@@ -2,10 +2,12 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -35,6 +37,7 @@ TempDir::TempDir() {
   for (int attempt = 0; attempt < 100; ++attempt) {
     auto candidate = fs::temp_directory_path() / ("portico-test-" + std::to_string(rd()));
     if (fs::create_directory(candidate)) {
+      fs::permissions(candidate, fs::perms::all);
       path_ = candidate;
       return;
     }
@@ -70,8 +73,18 @@ std::vector<char*> make_argv(const std::vector<std::string>& args) {
   return argv;
 }
 
+constexpr uid_t nobody = 65534;
+
+struct SpawnOptions {
+  std::map<std::string, std::string> env = {};
+  void (*before_exec)() = nullptr;
+  bool as_root = false;
+  std::vector<int> listen_fds = {};
+  bool journal_stream = false;
+};
+
 pid_t spawn(const std::vector<std::string>& args, const std::string& out_path, const std::string& err_path,
-            const std::map<std::string, std::string>& env, void (*before_exec)()) {
+            const SpawnOptions& options) {
   auto argv = make_argv(args);
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
@@ -82,8 +95,25 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& out_path, c
     dup2(devnull, 0);
     dup2(out, 1);
     dup2(err, 2);
-    for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
-    if (before_exec) before_exec();
+    for (const auto& [k, v] : options.env) setenv(k.c_str(), v.c_str(), 1);
+    if (!options.listen_fds.empty()) {
+      // Move them out of the way first, then into place from fd 3 on.
+      std::vector<int> moved;
+      for (int fd : options.listen_fds) moved.push_back(fcntl(fd, F_DUPFD, 100));
+      for (std::size_t i = 0; i < moved.size(); ++i) dup2(moved[i], 3 + static_cast<int>(i));
+      setenv("LISTEN_FDS", std::to_string(moved.size()).c_str(), 1);
+      setenv("LISTEN_PID", std::to_string(getpid()).c_str(), 1);
+    }
+    if (options.journal_stream) {
+      struct stat st {};
+      fstat(2, &st);
+      setenv("JOURNAL_STREAM", (std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino)).c_str(), 1);
+    }
+    if (options.before_exec) options.before_exec();
+    if (getuid() == 0 && !options.as_root &&
+        (setgroups(0, nullptr) != 0 || setgid(nobody) != 0 || setuid(nobody) != 0)) {
+      _exit(126);
+    }
     execv(argv[0], argv.data());
     _exit(127);
   }
@@ -112,13 +142,13 @@ int remaining_ms(Clock::time_point deadline) {
 
 }  // namespace
 
-RunResult run_porticod(const std::vector<std::string>& args, Millis timeout) {
+RunResult run_porticod(const std::vector<std::string>& args, Millis timeout, bool as_root) {
   TempDir dir;
   const auto out = (dir.path() / "stdout").string();
   const auto err = (dir.path() / "stderr").string();
   std::vector<std::string> full{porticod_path()};
   full.insert(full.end(), args.begin(), args.end());
-  const pid_t pid = spawn(full, out, err, {}, nullptr);
+  const pid_t pid = spawn(full, out, err, SpawnOptions{.as_root = as_root});
   RunResult result;
   auto code = wait_pid(pid, timeout);
   if (!code) {
@@ -138,7 +168,9 @@ Daemon Daemon::start(const std::string& config, Options options) {
   d.log_path_ = (d.dir_->path() / "stderr").string();
   std::vector<std::string> args{porticod_path(), "-c", d.config_path_};
   args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
-  d.pid_ = spawn(args, (d.dir_->path() / "stdout").string(), d.log_path_, options.env, options.before_exec);
+  d.pid_ = spawn(args, (d.dir_->path() / "stdout").string(), d.log_path_, 
+                 SpawnOptions{options.env, options.before_exec, options.as_root, options.listen_fds,
+                              options.journal_stream});
 
   // "serving NAME on 127.0.0.1:PORT (handler)"; a Unix listener has no port.
   static const std::regex serving(R"(serving (\S+) on (?:unix:\S+|\S+:(\d+)) \()");

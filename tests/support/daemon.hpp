@@ -25,6 +25,8 @@ std::string porticod_path();
 // A fresh directory, removed with everything in it on destruction.
 class TempDir {
  public:
+  // World-writable, so that porticod running as `nobody` can create Unix
+  // sockets in it.
   TempDir();
   ~TempDir();
   TempDir(const TempDir&) = delete;
@@ -43,7 +45,7 @@ struct RunResult {
   std::string out;
   std::string err;
 };
-RunResult run_porticod(const std::vector<std::string>& args, Millis timeout = 10s);
+RunResult run_porticod(const std::vector<std::string>& args, Millis timeout = 10s, bool as_root = false);
 
 // A porticod process serving a config written to a temp file. start() waits
 // until it logs a "serving" line for each listener, and records each
@@ -57,6 +59,15 @@ class Daemon {
     std::map<std::string, std::string> env = {};  // added to the environment
     // Called in the child before exec (e.g. setrlimit).
     void (*before_exec)() = nullptr;
+    // porticod refuses to serve as root: when the tests run as root, the
+    // daemon runs as `nobody` unless a test asks for root explicitly.
+    bool as_root = false;
+    // Passed the way systemd does socket activation: as fds 3, 4, ... with
+    // LISTEN_FDS and LISTEN_PID set.
+    std::vector<int> listen_fds = {};
+    // Sets JOURNAL_STREAM to stderr's device:inode, as systemd does when
+    // stderr is the journal.
+    bool journal_stream = false;
   };
 
   static Daemon start(const std::string& config, Options options);

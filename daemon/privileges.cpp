@@ -1,0 +1,48 @@
+#include "daemon/privileges.hpp"
+
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+namespace portico {
+
+std::string check_serving_identity(const DaemonConfig& daemon) {
+  if (geteuid() != 0 || !daemon.user.empty() || daemon.allow_root) return {};
+  return "refusing to serve as root: set [daemon] user (e.g. user = \"portico\"), or allow_root = true";
+}
+
+void drop_privileges(const DaemonConfig& daemon, spdlog::logger& log) {
+  if (geteuid() != 0) {
+    if (!daemon.user.empty()) {
+      log.debug("not started as root: [daemon] user \"{}\" does not apply; serving as uid {}", daemon.user, geteuid());
+    }
+    return;
+  }
+  if (daemon.user.empty()) {
+    log.warn("serving as root (allow_root = true)");
+    return;
+  }
+  const passwd* user = getpwnam(daemon.user.c_str());
+  if (user == nullptr) throw std::runtime_error(fmt::format("[daemon] user \"{}\" does not exist", daemon.user));
+  const uid_t uid = user->pw_uid;
+  gid_t gid = user->pw_gid;
+  if (!daemon.group.empty()) {
+    const group* g = getgrnam(daemon.group.c_str());
+    if (g == nullptr) throw std::runtime_error(fmt::format("[daemon] group \"{}\" does not exist", daemon.group));
+    gid = g->gr_gid;
+  }
+  // Group first: after setuid there is no right left to change it.
+  if (setgroups(0, nullptr) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
+    throw std::runtime_error(fmt::format("cannot switch to user \"{}\": {}", daemon.user, std::strerror(errno)));
+  }
+  if (setuid(0) == 0) throw std::runtime_error("privileges could be regained after dropping them");
+  log.info("serving as user {} (uid {}, gid {})", daemon.user, uid, gid);
+}
+
+}  // namespace portico

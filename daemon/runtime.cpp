@@ -1,0 +1,150 @@
+#include "daemon/runtime.hpp"
+
+#include <signal.h>
+#include <string.h>
+
+#include <fmt/format.h>
+
+#include "daemon/log_setup.hpp"
+#include "daemon/privileges.hpp"
+
+namespace portico {
+
+namespace {
+
+constexpr int exit_ok = 0;
+constexpr int exit_runtime = 1;
+constexpr int exit_config = 78;
+
+}  // namespace
+
+LoadResult ConfigSource::load(const Registry& registry) const {
+  if (path.empty()) {
+    return parse_config(embedded_default_config, std::string(embedded_default_name), registry, load_plugin);
+  }
+  return load_config_file(path, registry, load_plugin);
+}
+
+Runtime::Runtime(const Registry& registry, std::shared_ptr<spdlog::logger> log, ConfigSource source,
+                 std::optional<LogLevel> level_override)
+    : registry_(registry),
+      log_(std::move(log)),
+      source_(std::move(source)),
+      level_override_(level_override),
+      server_(io_, registry_, log_),
+      notifier_(io_, [this] { return server_.status(); }),
+      stop_signals_(io_, SIGINT, SIGTERM),
+      hup_(io_, SIGHUP),
+      usr1_(io_, SIGUSR1) {}
+
+void Runtime::apply_log_level(const Config& config) {
+  set_log_level(*log_, level_override_.value_or(config.daemon.log_level));
+}
+
+int Runtime::run(const Config& config) {
+  config_ = config;
+  if (const std::string refusal = check_serving_identity(config.daemon); !refusal.empty()) {
+    log_->error("{}", refusal);
+    return exit_config;
+  }
+  try {
+    if (!config.daemon.log_file.empty()) log_to_file(*log_, config.daemon.log_file);
+    server_.start(config, inherited_listen_fds());
+    if (!config.daemon.pid_file.empty()) pid_file_ = std::make_unique<PidFile>(config.daemon.pid_file);
+    // Every socket is bound (ports below 1024 included) before giving up
+    // the rights that binding needed.
+    drop_privileges(config.daemon, *log_);
+  } catch (const std::exception& e) {
+    log_->error("{}", e.what());
+    return exit_runtime;
+  }
+  for (const auto& listener : server_.listeners()) {
+    log_->info("serving {} on {} ({})", listener.name, listener.address, listener.handler);
+  }
+  wait_for_stop();
+  wait_for_hup();
+  wait_for_usr1();
+  notifier_.ready();
+  io_.run();
+  return exit_ok;
+}
+
+void Runtime::wait_for_stop() {
+  stop_signals_.async_wait([this](boost::system::error_code ec, int signal) {
+    if (ec) return;
+    if (stopping_) {
+      log_->warn("received SIG{} again: exiting now, closing {} connection(s)", sigabbrev_np(signal),
+                 server_.connection_count());
+      io_.stop();
+      return;
+    }
+    stopping_ = true;
+    notifier_.stopping();
+    log_->info("received SIG{}: no longer accepting; waiting up to {} for {} connection(s)", sigabbrev_np(signal),
+               format_duration(config_.daemon.shutdown_timeout), server_.connection_count());
+    server_.shutdown(config_.daemon.shutdown_timeout, [this] {
+      log_->info("porticod stopped");
+      stop_signals_.cancel();
+      hup_.cancel();
+      usr1_.cancel();
+      io_.stop();
+    });
+    wait_for_stop();
+  });
+}
+
+void Runtime::wait_for_hup() {
+  hup_.async_wait([this](boost::system::error_code ec, int) {
+    if (ec) return;
+    if (!stopping_) reload();
+    wait_for_hup();
+  });
+}
+
+void Runtime::wait_for_usr1() {
+  usr1_.async_wait([this](boost::system::error_code ec, int) {
+    if (ec) return;
+    if (const std::string error = reopen_log_file(*log_); !error.empty()) {
+      log_->error("SIGUSR1: {}; still writing to the old file", error);
+    } else {
+      log_->info("SIGUSR1: log file reopened");
+    }
+    wait_for_usr1();
+  });
+}
+
+// Reading, validating and binding happen before anything changes, so a
+// broken config or a port that cannot be bound leaves the daemon serving
+// exactly as before.
+void Runtime::reload() {
+  notifier_.reloading();
+  log_->info("received SIGHUP: reloading {}", source_.path.empty() ? std::string(embedded_default_name) : source_.path);
+  auto loaded = source_.load(registry_);
+  if (!loaded.config) {
+    for (const auto& error : loaded.errors.all()) log_->error("{}", error.to_string());
+    log_->error("reload failed: {} error(s); still serving the previous configuration", loaded.errors.size());
+    notifier_.ready();
+    return;
+  }
+  const Config& next = *loaded.config;
+  const auto& was = config_.daemon;
+  const auto& now = next.daemon;
+  const std::pair<const char*, bool> start_only[] = {{"user", was.user != now.user},
+                                                     {"group", was.group != now.group},
+                                                     {"pid_file", was.pid_file != now.pid_file},
+                                                     {"log_file", was.log_file != now.log_file}};
+  for (const auto& [key, changed] : start_only) {
+    if (changed) log_->warn("reload: [daemon] {} applies only at start; restart porticod to change it", key);
+  }
+  try {
+    const std::string summary = server_.reload(next);
+    config_ = next;
+    apply_log_level(config_);
+    log_->info("reload complete: {}", summary);
+  } catch (const std::exception& e) {
+    log_->error("reload failed: {}; still serving the previous configuration", e.what());
+  }
+  notifier_.ready();
+}
+
+}  // namespace portico

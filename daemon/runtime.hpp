@@ -1,0 +1,60 @@
+#pragma once
+// porticod's life once its configuration is valid: bind, drop privileges,
+// tell systemd, serve, reload on SIGHUP, reopen logs on SIGUSR1, drain on
+// SIGTERM/SIGINT.
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <spdlog/logger.h>
+
+#include <portico/config.hpp>
+#include <portico/registry.hpp>
+#include <portico/server.hpp>
+
+#include "daemon/pid_file.hpp"
+#include "daemon/systemd.hpp"
+
+namespace portico {
+
+// Where the configuration comes from, so that a reload reads it again.
+struct ConfigSource {
+  std::string path;        // empty for the embedded default
+  PluginLoader load_plugin;
+  LoadResult load(const Registry& registry) const;
+};
+
+class Runtime {
+ public:
+  Runtime(const Registry& registry, std::shared_ptr<spdlog::logger> log, ConfigSource source,
+          std::optional<LogLevel> level_override);
+
+  // Serves `config` until stopped; returns the process exit code.
+  int run(const Config& config);
+
+ private:
+  void wait_for_stop();
+  void wait_for_hup();
+  void wait_for_usr1();
+  void reload();
+  void apply_log_level(const Config& config);
+
+  boost::asio::io_context io_{1};  // one thread: Asio may skip its locking
+  const Registry& registry_;
+  std::shared_ptr<spdlog::logger> log_;
+  ConfigSource source_;
+  std::optional<LogLevel> level_override_;
+  Config config_;
+  Server server_;
+  SystemdNotifier notifier_;
+  boost::asio::signal_set stop_signals_;
+  boost::asio::signal_set hup_;
+  boost::asio::signal_set usr1_;
+  std::unique_ptr<PidFile> pid_file_;
+  bool stopping_ = false;
+};
+
+}  // namespace portico

@@ -1,0 +1,117 @@
+// Who porticod serves as, and the files it keeps: pid file, log file.
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "support/daemon.hpp"
+
+using namespace portico::test;
+using Catch::Matchers::Contains;
+
+namespace {
+
+std::string status_line(pid_t pid, const std::string& key) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.starts_with(key)) return line;
+  }
+  return {};
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+}  // namespace
+
+TEST_CASE("as root porticod refuses to serve without a user unless allow_root", "[privileges]") {
+  if (geteuid() != 0) {
+    WARN("not running as root: privilege tests need root");
+    return;
+  }
+  TempDir dir;
+  const auto path = dir.write("root.toml", "[[listener]]\naddress = \"127.0.0.1:0\"\n");
+  const auto r = run_porticod({"-c", path}, 10s, true);
+  CHECK(r.exit_code == 78);
+  CHECK_THAT(r.err, Contains("refusing to serve as root: set [daemon] user"));
+
+  auto allowed = Daemon::start("[daemon]\nallow_root = true\n[[listener]]\naddress = \"127.0.0.1:0\"\n",
+                               {.as_root = true});
+  CHECK_THAT(allowed.log(), Contains("serving as root (allow_root = true)"));
+  CHECK_THAT(status_line(allowed.pid(), "Uid:"), Contains("\t0\t"));
+}
+
+TEST_CASE("as root porticod binds a low port, then serves as the configured user with no extra groups",
+          "[privileges]") {
+  if (geteuid() != 0) {
+    WARN("not running as root: privilege tests need root");
+    return;
+  }
+  // Find a free port below 1024.
+  std::uint16_t low = 0;
+  for (std::uint16_t p = 700; p < 1000 && low == 0; ++p) {
+    const int fd = try_connect(p, "127.0.0.1", 100ms);
+    if (fd < 0 && errno == ECONNREFUSED) low = p;
+    if (fd >= 0) close(fd);
+  }
+  REQUIRE(low != 0);
+  auto d = Daemon::start("[daemon]\nuser = \"nobody\"\n[[listener]]\naddress = \"127.0.0.1:" + std::to_string(low) +
+                             "\"\n",
+                         {.as_root = true});
+  CHECK(d.wait_log("serving as user nobody (uid 65534"));
+  CHECK_THAT(status_line(d.pid(), "Uid:"), Contains("65534\t65534\t65534\t65534"));
+  // The kernel prints "Groups:\t" then each group followed by a space.
+  const std::string groups = status_line(d.pid(), "Groups:");
+  REQUIRE(groups.starts_with("Groups:"));
+  CHECK(groups.find_first_not_of(" \t", 7) == std::string::npos);
+  Client c(low);
+  c.send("hi\n");
+  CHECK(c.read_all(3s) == "Hello from server!\n");
+}
+
+TEST_CASE("an unknown user is a config error at --check", "[privileges]") {
+  TempDir dir;
+  const auto path = dir.write("u.toml", "[daemon]\nuser = \"no-such-user-here\"\n[[listener]]\naddress = \"127.0.0.1:0\"\n");
+  const auto r = run_porticod({"--check", "-c", path});
+  CHECK(r.exit_code == 78);
+  CHECK_THAT(r.err, Contains(path + ":2:8: [daemon] user \"no-such-user-here\" does not exist"));
+}
+
+TEST_CASE("pid_file is written once listening and removed on exit", "[privileges][files]") {
+  TempDir dir;
+  const std::string pid_path = (dir.path() / "porticod.pid").string();
+  auto d = Daemon::start("[daemon]\npid_file = \"" + pid_path + "\"\n[[listener]]\naddress = \"127.0.0.1:0\"\n");
+  CHECK(slurp(pid_path) == std::to_string(d.pid()) + "\n");
+  d.signal(SIGTERM);
+  CHECK(d.wait_exit() == 0);
+  CHECK_FALSE(std::filesystem::exists(pid_path));
+}
+
+TEST_CASE("log_file receives the log, and SIGUSR1 reopens it after rotation", "[privileges][files]") {
+  TempDir dir;
+  const std::string log_path = (dir.path() / "portico.log").string();
+  auto d = Daemon::start("[daemon]\nlog_file = \"" + log_path + "\"\n[[listener]]\nname = \"x\"\naddress = \"127.0.0.1:0\"\n",
+                         {.listeners = 0});
+  // The serving line goes to the file, not stderr.
+  const auto deadline = Clock::now() + 5s;
+  while (slurp(log_path).find("serving x on") == std::string::npos && Clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  CHECK_THAT(slurp(log_path), Contains("serving x on 127.0.0.1:"));
+  std::filesystem::rename(log_path, log_path + ".1");
+  d.signal(SIGUSR1);
+  const auto deadline2 = Clock::now() + 5s;
+  while (slurp(log_path).find("log file reopened") == std::string::npos && Clock::now() < deadline2) {
+    std::this_thread::sleep_for(10ms);
+  }
+  CHECK_THAT(slurp(log_path), Contains("SIGUSR1: log file reopened"));
+  CHECK_THAT(slurp(log_path + ".1"), Contains("serving x on"));
+}

@@ -1,0 +1,139 @@
+// SIGHUP reloads: no connection refused or reset, the reply changes exactly
+// when the reload is applied, and a broken config changes nothing.
+
+#include <signal.h>
+
+#include <atomic>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "support/daemon.hpp"
+
+using namespace portico::test;
+using Catch::Matchers::Contains;
+
+namespace {
+
+std::string config_with(int generation, bool extra_listener) {
+  std::string text = "[daemon]\nshutdown_timeout = \"2s\"\n"
+                     "[[listener]]\nname = \"main\"\naddress = \"127.0.0.1:0\"\n"
+                     "message = \"generation " + std::to_string(generation) + "\\n\"\n";
+  if (extra_listener) text += "[[listener]]\nname = \"extra\"\naddress = \"127.0.0.1:0\"\nmode = \"on-connect\"\n";
+  return text;
+}
+
+std::size_t count(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+// Waits until `what` appears `times` times in the daemon's log.
+bool wait_count(const Daemon& d, const std::string& what, std::size_t times, Millis timeout = 5s) {
+  const auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    if (count(d.log(), what) >= times) return true;
+    std::this_thread::sleep_for(2ms);
+  }
+  return false;
+}
+
+std::string ask(std::uint16_t port) {
+  Client c(port);
+  c.send("hi\n");
+  return c.read_all(3s);
+}
+
+}  // namespace
+
+TEST_CASE("50 reloads under a hammering client: nothing refused or reset, replies switch with each reload",
+          "[reload]") {
+  auto d = Daemon::start(config_with(0, false));
+  const std::uint16_t port = d.port("main");
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  std::atomic<int> served{0};
+  std::atomic<int> went_back{0};
+  std::thread hammer([&] {
+    int last = 0;
+    while (!stop) {
+      try {
+        Client client(port);
+        client.send("hi\n");
+        bool closed = false;
+        const std::string reply = client.read_all(3s, &closed);
+        if (!closed || client.last_error() != 0 || !reply.starts_with("generation ")) {
+          ++failures;
+          continue;
+        }
+        const int generation = std::stoi(reply.substr(11));
+        // Connections are made one after another, so generations never go back.
+        if (generation < last) ++went_back;
+        last = generation;
+        ++served;
+      } catch (const std::exception&) {
+        ++failures;
+      }
+    }
+  });
+
+  for (int i = 1; i <= 50; ++i) {
+    const bool extra = i % 2 == 1;
+    d.rewrite_config(config_with(i, extra));
+    CHECK(ask(port) == "generation " + std::to_string(i - 1) + "\n");
+    d.signal(SIGHUP);
+    REQUIRE(wait_count(d, "reload complete", static_cast<std::size_t>(i)));
+    // Applied: the very next connection gets the new reply.
+    CHECK(ask(port) == "generation " + std::to_string(i) + "\n");
+  }
+  stop = true;
+  hammer.join();
+  CHECK(failures == 0);
+  CHECK(went_back == 0);
+  CHECK(served > 50);
+  CHECK_THAT(d.log(), Contains("reload complete: 1 listener(s) kept, 1 added, 0 removed"));
+  CHECK_THAT(d.log(), Contains("reload complete: 1 listener(s) kept, 0 added, 1 removed"));
+}
+
+TEST_CASE("a reload with a broken config logs every error and keeps serving as before", "[reload]") {
+  auto d = Daemon::start(config_with(1, false));
+  d.rewrite_config("[daemon]\nlog_levle = \"info\"\n[[listener]]\naddress = \"127.0.0.1:0\"\nread_limit = \"x\"\n");
+  d.signal(SIGHUP);
+  REQUIRE(d.wait_log("reload failed: 2 error(s); still serving the previous configuration"));
+  CHECK_THAT(d.log(), Contains(d.config_path() + ":2:1: unknown key \"log_levle\" in [daemon]"));
+  CHECK_THAT(d.log(), Contains(d.config_path() + ":5:14: \"read_limit\" in listener #1 must be an integer"));
+  CHECK(ask(d.port("main")) == "generation 1\n");
+}
+
+TEST_CASE("a reload whose new listener cannot bind changes nothing", "[reload]") {
+  auto d = Daemon::start(config_with(1, false));
+  auto other = Daemon::start("[[listener]]\naddress = \"127.0.0.1:0\"\n");
+  const std::string taken = "127.0.0.1:" + std::to_string(other.port());
+  d.rewrite_config(config_with(2, false) + "[[listener]]\nname = \"clash\"\naddress = \"" + taken + "\"\n");
+  d.signal(SIGHUP);
+  REQUIRE(d.wait_log("reload failed: listener \"clash\": cannot bind to " + taken + ": Address already in use"));
+  // Not even the message change was applied.
+  CHECK(ask(d.port("main")) == "generation 1\n");
+}
+
+TEST_CASE("a removed listener stops accepting and lets its connection finish", "[reload]") {
+  auto d = Daemon::start(config_with(1, true), {.listeners = 2});
+  const auto extra_port = d.port("extra");
+  std::string extra_config = config_with(1, false);
+  // Make the extra listener wait for input, so a connection stays in flight.
+  d.rewrite_config(config_with(1, false) +
+                   "[[listener]]\nname = \"extra\"\naddress = \"127.0.0.1:0\"\nread_timeout = \"30s\"\n");
+  d.signal(SIGHUP);
+  REQUIRE(d.wait_log("reload complete"));
+  Client in_flight(extra_port);
+  std::this_thread::sleep_for(100ms);
+  d.rewrite_config(extra_config);
+  d.signal(SIGHUP);
+  REQUIRE(d.wait_log("listener \"extra\" on 127.0.0.1:" + std::to_string(extra_port) +
+                     " removed: draining 1 connection(s)"));
+  CHECK(try_connect(extra_port) < 0);
+  in_flight.send("last words\n");
+  CHECK(in_flight.read_all(3s) == "Hello from server!\n");
+}
