@@ -233,6 +233,26 @@ void check_unique(const Config& config, Diagnostics& errors) {
   }
 }
 
+// Options that switch users need root in the serving process, which
+// [daemon] user gives up right after binding.
+void check_root_options(const Config& config, const Registry& registry, Diagnostics& errors) {
+  if (config.daemon.user.empty() && config.daemon.group.empty()) return;
+  const std::string drop = config.daemon.user.empty() ? fmt::format("group = \"{}\"", config.daemon.group)
+                                                      : fmt::format("user = \"{}\"", config.daemon.user);
+  for (const auto& listener : config.listeners) {
+    const HandlerType* type = registry.find(listener.handler);
+    if (type == nullptr) continue;
+    for (const auto& spec : type->options) {
+      if (!spec.needs_root || !listener.options.is_explicit(spec.name)) continue;
+      if (spec.type == OptionType::string && listener.options.string(spec.name).empty()) continue;
+      errors.error(listener.options.position(spec.name),
+                   fmt::format("\"{}\" in listener \"{}\" needs porticod to keep root, but [daemon] {} drops root "
+                               "after binding; remove one of the two (with no [daemon] user, set allow_root = true)",
+                               spec.name, listener.name, drop));
+    }
+  }
+}
+
 }  // namespace
 
 std::string_view to_string(OnLimit on_limit) { return on_limit == OnLimit::pause ? "pause" : "reject"; }
@@ -288,6 +308,7 @@ LoadResult parse_config(std::string_view text, std::string source_name, const Re
   }
   if (!saw_listener) errors.error(SourcePos{1, 1}, "no [[listener]] defined: there would be nothing to serve");
   check_unique(config, errors);
+  check_root_options(config, registry, errors);
 
   if (errors.empty()) result.config = std::move(config);
   return result;

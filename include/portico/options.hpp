@@ -36,6 +36,10 @@ struct OptionSpec {
   std::vector<std::string> choices = {};
   std::int64_t min = std::numeric_limits<std::int64_t>::min();
   std::int64_t max = std::numeric_limits<std::int64_t>::max();
+  // The option only works while porticod keeps root (e.g. switching users):
+  // setting it together with [daemon] user, which drops root after binding,
+  // is a config error.
+  bool needs_root = false;
 };
 
 // The default as it would be written in a config file ("10s", 100, "text").

@@ -1,6 +1,8 @@
 // One test per kind of config mistake, each asserting the exact
 // FILE:LINE:COL and message a user sees.
 
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 
 #include <portico/config.hpp>
@@ -127,4 +129,19 @@ TEST_CASE("an unreadable file is reported without a position", "[config][errors]
   const auto result = portico::load_config_file("/nonexistent/x.toml", registry);
   REQUIRE_FALSE(result.config);
   CHECK(result.errors.to_string() == "/nonexistent/x.toml: cannot read the file: No such file or directory\n");
+}
+
+TEST_CASE("an option that needs root together with [daemon] user", "[config][errors]") {
+  const auto errors = errors_of("[daemon]\nuser = \"nobody\"\n[[listener]]\naddress = \"127.0.0.1:1\"\nhandler = "
+                                "\"exec\"\ncommand = [\"/bin/cat\"]\nuser = \"nobody\"\n");
+  // Not running as root, exec itself already refuses "user" (tested with the
+  // exec handler); as root, the combination is what is refused.
+  if (geteuid() != 0) {
+    CHECK_FALSE(errors.empty());
+    return;
+  }
+  CHECK_THAT(errors, Catch::Matchers::VectorContains(std::string(
+                         "my.toml:7:8: \"user\" in listener \"127.0.0.1:1\" needs porticod to keep root, but "
+                         "[daemon] user = \"nobody\" drops root after binding; remove one of the two (with no "
+                         "[daemon] user, set allow_root = true)")));
 }
