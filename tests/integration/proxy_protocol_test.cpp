@@ -47,7 +47,7 @@ std::string exchange(std::uint16_t port, const std::string& bytes, bool* closed 
 
 }  // namespace
 
-TEST_CASE("a PROXY v1 header names the client; the data after it reaches the handler", "[proxy-protocol]") {
+TEST_CASE("a PROXY v1 header names the client and the data after it reaches the handler", "[proxy-protocol]") {
   auto d = Daemon::start(config);
   CHECK(exchange(d.port(), "PROXY TCP4 198.51.100.7 192.0.2.1 40000 443\r\nGET request 1\n") == "Hello from server!\n");
   CHECK(d.wait_log("[lb 198.51.100.7:40000] received \"GET request 1\\n\""));
