@@ -46,7 +46,7 @@ all_text=$(cat -- "${sources[@]}" | sed 's/\\\(.\)/\1/g')
 word_in() {
     local re
     re=$(printf '%s' "$2" | sed 's/[][\.*^$+?(){}|/]/\\&/g')
-    printf '%s\n' "$1" | grep -Eq -- "(^|[^A-Za-z0-9_-])${re}([^A-Za-z0-9_-]|\$)"
+    grep -Eq -- "(^|[^A-Za-z0-9_-])${re}([^A-Za-z0-9_-]|\$)" <<<"$1"
 }
 
 # section_of NAME: the text of every section (any level of heading) whose
