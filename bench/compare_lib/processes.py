@@ -1,0 +1,88 @@
+"""Starting and stopping servers so that none outlives bench/compare."""
+
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+children = []  # every process we start, killed on any exit
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def die_with_parent():
+    # PR_SET_PDEATHSIG: even if we are SIGKILLed, the kernel kills the server.
+    _libc.prctl(1, signal.SIGKILL)
+
+
+def spawn(cmd, log, env=None):
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                env=env, start_new_session=True, preexec_fn=die_with_parent)
+    children.append(proc)
+    return proc
+
+
+def stop(proc):
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        except ProcessLookupError:
+            pass
+    if proc in children:
+        children.remove(proc)
+
+
+def stop_all():
+    for proc in list(children):
+        try:
+            stop(proc)
+        except Exception:  # we are on the way out; keep killing the rest
+            pass
+
+
+def on_signal(signum, _frame):
+    raise SystemExit(128 + signum)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(proc, port, seconds=15.0):
+    """True once port accepts; False if proc died first or time ran out."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def tail(path, lines=5):
+    try:
+        text = Path(path).read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(text[-lines:])
+
+
+def run_quiet(cmd, timeout=30, env=None):
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        return r.returncode, (r.stdout + r.stderr).strip()
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return -1, str(e)
