@@ -3,7 +3,7 @@
 import shutil
 from pathlib import Path
 
-from .common import FLOOR
+from .common import REFERENCE, bench_mode, rate_of
 from .processes import run_quiet
 
 
@@ -14,7 +14,7 @@ def chart(results, workloads, png, tmp):
     rate_label = {"greeting": "connections/s", "echo": "round trips/s", "stream": "MB/s sent"}
     panels = []
     for w in workloads:
-        for metric, label in (("rate", rate_label.get(w)), ("cpu", "server CPU µs/op (lower is better)")):
+        for metric, label in (("rate", rate_label.get(bench_mode(w))), ("cpu", "server CPU µs/op (lower is better)")):
             if w == "idle" and metric == "cpu":
                 metric, label = "bpc", "server bytes per idle connection"
             elif w == "idle":
@@ -24,22 +24,22 @@ def chart(results, workloads, png, tmp):
                 if r["workload"] != w or r["status"] != "ok":
                     continue
                 d = r["data"]
-                value = {"rate": d["mb_per_sec_sent"] if w == "stream" else d["ops_per_sec"],
+                value = {"rate": rate_of(w, d),
                          "cpu": d.get("server_cpu_us_per_op"), "bpc": d.get("server_bytes_per_conn")}[metric]
                 if value is not None:
                     rows.append((r["server"], value))
             if rows:
-                panels.append((f"{w}: {label}", rows))
+                panels.append((f"{w}: {label}", rows, REFERENCE[w]))
     if not panels:
         return "no results to plot"
     cols = (len(panels) + 1) // 2
     script = ["set terminal pngcairo size 1400,900 font 'sans,10'", f"set output '{png}'",
               f"set multiplot layout {min(2, len(panels))},{cols}", "set style fill solid 0.8", "set boxwidth 0.6",
               "set grid ytics", "unset key", "set yrange [0:*]", "set xtics rotate by -30"]
-    for i, (title, rows) in enumerate(panels):
+    for i, (title, rows, ref) in enumerate(panels):
         data = Path(tmp) / f"chart{i}.dat"
-        # porticod in orange, the floor in grey, peers in blue
-        colour = {"porticod": 0xE6801A, FLOOR: 0x888888}
+        # porticod in orange, the floor (or "direct") in grey, peers in blue
+        colour = {ref: 0x888888, "porticod": 0xE6801A}
         data.write_text("".join(f'"{name}" {value} {colour.get(name, 0x3B75AF)}\n' for name, value in rows))
         script += [f"set title '{title}'", f"plot '{data}' using 0:2:3:xtic(1) with boxes lc rgb variable"]
     script.append("unset multiplot")

@@ -6,10 +6,41 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent.parent
 ROOT = BENCH_DIR.parent
 PEERS = BENCH_DIR / "peers"
-WORKLOADS = ("greeting", "echo", "idle", "stream")
+WORKLOADS = ("greeting", "echo", "idle", "stream", "proxy-echo", "proxy-stream", "exec")
+DEFAULT_WORKLOADS = ("greeting", "echo", "idle")
 # Table and chart order: portico first, then the floor, then the rest.
 SERVERS = ("porticod", "c-epoll", "nginx", "go", "node", "uvloop", "asyncio")
 FLOOR = "c-epoll"
+# porticod's proxy and exec handlers have peers of their own: relays, and
+# inetd-style spawners. "direct" is no server at all: the client talks
+# straight to the proxies' echo upstream, the reference a proxy adds to.
+PROXY_SERVERS = ("porticod", "haproxy", "socat", "direct")
+EXEC_SERVERS = ("porticod", "xinetd", "tcpserver")
+PROXY_WORKLOADS = ("proxy-echo", "proxy-stream")
+# Which servers each workload runs by default, in table order.
+SERVER_SETS = {w: SERVERS for w in ("greeting", "echo", "idle", "stream")}
+SERVER_SETS.update({w: PROXY_SERVERS for w in PROXY_WORKLOADS}, exec=EXEC_SERVERS)
+ALL_SERVERS = tuple(dict.fromkeys(SERVERS + PROXY_SERVERS + EXEC_SERVERS))
+# The row each workload's ratio columns divide by: the C floor; for a proxy,
+# the upstream reached without one; for exec, which has no floor, porticod.
+REFERENCE = {w: FLOOR for w in SERVER_SETS}
+REFERENCE.update({w: "direct" for w in PROXY_WORKLOADS}, exec="porticod")
+# What portico-bench runs for each workload, and porticod's handler for it.
+BENCH_MODE = {"proxy-echo": "echo", "proxy-stream": "stream", "exec": "greeting"}
+HANDLER = {"greeting": "greeting", "proxy-echo": "proxy", "proxy-stream": "proxy", "exec": "exec"}
+
+
+def bench_mode(workload):
+    return BENCH_MODE.get(workload, workload)
+
+
+def handler_for(workload):
+    return HANDLER.get(workload, "echo")
+
+
+def rate_of(workload, data):
+    """The rate a table shows: MB/s sent for stream modes, ops/s otherwise."""
+    return data["mb_per_sec_sent"] if bench_mode(workload) == "stream" else data["ops_per_sec"]
 EX_CONFIG = 78  # porticod's exit code for a config it rejects
 
 

@@ -53,6 +53,17 @@ REQUIREMENTS = {
     "nginx": (lambda: nginx_stream_module() is not None,
               [["nginx-light", "libnginx-mod-stream"], ["nginx", "libnginx-mod-stream"]]),
     "c-epoll": (lambda: shutil.which("gcc"), [["gcc"]]),
+    # The proxy and exec workloads build their echo upstream and hello with gcc.
+    "gcc": (lambda: shutil.which("gcc"), [["gcc"]]),
+    "direct": (lambda: shutil.which("gcc"), [["gcc"]]),
+    # haproxy's and xinetd's packages ask invoke-rc.d to start their system
+    # services; a container's policy-rc.d refuses that and the install still
+    # succeeds. Either way bench/compare runs private instances on free ports,
+    # with configs in its temporary directory, and never touches those.
+    "haproxy": (lambda: shutil.which("haproxy"), [["haproxy"]]),
+    "socat": (lambda: shutil.which("socat"), [["socat"]]),
+    "xinetd": (lambda: shutil.which("xinetd"), [["xinetd"]]),
+    "tcpserver": (lambda: shutil.which("tcpserver"), [["ucspi-tcp"]]),
     "gnuplot": (lambda: shutil.which("gnuplot"), [["gnuplot-nox"]]),
 }
 

@@ -18,6 +18,14 @@ def die_with_parent():
     _libc.prctl(1, signal.SIGKILL)
 
 
+def become_subreaper():
+    # PR_SET_CHILD_SUBREAPER: a forking server's children (socat's relays,
+    # the programs xinetd and tcpserver spawn) that outlive it become ours,
+    # not init's, so stop() can reap them: in a container whose PID 1 does not
+    # reap, they would otherwise stay behind as zombies.
+    _libc.prctl(36, 1)
+
+
 def spawn(cmd, log, env=None):
     with open(log, "ab") as out:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
@@ -36,8 +44,55 @@ def stop(proc):
             proc.wait()
         except ProcessLookupError:
             pass
+    clear_leftovers(proc.pid)
     if proc in children:
         children.remove(proc)
+
+
+def leftovers(pgid):
+    """(pid, state, ppid) of what a stopped server left: the rest of its
+    process group, and orphans reparented to us (we are a subreaper) that we
+    did not start, such as children a server put in groups of their own."""
+    me, ours = os.getpid(), {p.pid for p in children}
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        pid, state, ppid, pgrp = int(entry), fields[0], int(fields[1]), int(fields[2])
+        if pgrp == pgid or (ppid == me and pid not in ours):
+            found.append((pid, state, ppid))
+    return found
+
+
+def clear_leftovers(pgid, seconds=3.0):
+    """Ends and reaps what a stopped server left behind: SIGTERM (the rest of
+    its group already has it), SIGKILL after a second, waitpid for our own."""
+    start = time.monotonic()
+    signalled = set()
+    while True:
+        live = False
+        for pid, state, ppid in leftovers(pgid):
+            if state != "Z":
+                live = True
+                sig = signal.SIGKILL if time.monotonic() - start > 1.0 else signal.SIGTERM
+                if (pid, sig) not in signalled:
+                    try:
+                        os.kill(pid, sig)
+                    except ProcessLookupError:
+                        pass
+                    signalled.add((pid, sig))
+            elif ppid == os.getpid():
+                try:
+                    os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
+        if not live or time.monotonic() - start > seconds:
+            return
+        time.sleep(0.02)
 
 
 def stop_all():
