@@ -1,12 +1,16 @@
 #include "daemon/listener.hpp"
 
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <cstring>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
@@ -69,6 +73,12 @@ void Listener::bind(std::optional<int> inherited_fd) {
     owns_unix_path_ = !config().address.is_ip();
   }
   bound_address_ = portico::bound_address(acceptor_, config());
+  const auto local = acceptor_.local_endpoint();
+  protocol_ = local.protocol();
+}
+
+AcceptedFd::~AcceptedFd() {
+  if (fd_ >= 0) ::close(fd_);
 }
 
 void Listener::start() {
@@ -171,18 +181,50 @@ asio::awaitable<void> Listener::wait_for_capacity() {
 }
 
 asio::awaitable<void> Listener::accept_loop(boost::intrusive_ptr<Listener> self) {
-  generic_endpoint peer_endpoint;
+  // Connections taken in a row before the loop lets the io_context run
+  // everything else: a flood of new clients cannot starve the open ones.
+  constexpr int accepts_per_turn = 32;
+  int in_a_row = 0;
+  {
+    // accept4() must not block when the backlog is empty.
+    error_code ec;
+    self->acceptor_.non_blocking(true, ec);
+    if (ec) {
+      self->logger_->error("listener \"{}\": cannot make the listening socket non-blocking: {}; not accepting",
+                           self->config().name, ec.message());
+      co_return;
+    }
+  }
   while (!self->stopped_) {
     co_await self->wait_for_capacity();
     if (self->stopped_) break;
-    Connection::socket_type socket(self->io_);
-    auto [ec] = co_await self->acceptor_.async_accept(socket, peer_endpoint, asio::as_tuple(asio::use_awaitable));
-    if (self->stopped_) break;
-    if (ec) {
-      if (ec == asio::error::operation_aborted) break;
-      if (!co_await self->back_off(ec)) break;
+    // accept4() directly, rather than async_accept: the socket arrives
+    // non-blocking and close-on-exec in one system call, and the reactor is
+    // asked to wait only when the backlog is empty.
+    sockaddr_storage address{};
+    socklen_t address_size = sizeof address;
+    const int fd = ::accept4(self->acceptor_.native_handle(), reinterpret_cast<sockaddr*>(&address), &address_size,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      const int err = errno;
+      if (err == EAGAIN || err == EWOULDBLOCK) {
+        in_a_row = 0;
+        auto [ec] = co_await self->acceptor_.async_wait(Acceptor::wait_read, asio::as_tuple(asio::use_awaitable));
+        if (self->stopped_ || ec == asio::error::operation_aborted) break;
+        if (ec && !co_await self->back_off(ec)) break;
+        continue;
+      }
+      // The client gave up before we took it, or a signal: nothing to report.
+      if (err == EINTR || err == ECONNABORTED) continue;
+      if (!co_await self->back_off(error_code(err, asio::error::get_system_category()))) break;
       continue;
     }
+    if (++in_a_row >= accepts_per_turn) {
+      in_a_row = 0;
+      co_await asio::post(self->io_, asio::use_awaitable);
+    }
+    AcceptedFd accepted(fd);
+    generic_endpoint peer_endpoint(&address, address_size);
     const Peer peer = peer_from(peer_endpoint);
     const boost::intrusive_ptr<Service> service = self->service_;
     const ListenerConfig& config = service->config;
@@ -200,16 +242,15 @@ asio::awaitable<void> Listener::accept_loop(boost::intrusive_ptr<Listener> self)
     // Behind a PROXY header the client is known only once the header is read.
     if (!config.proxy_protocol && !self->admit_client(*service, peer, source)) continue;
     ++self->stats_.accepted;
-    asio::co_spawn(self->io_, serve(self, service, std::move(socket), peer, source), asio::detached);
+    asio::co_spawn(self->io_, serve(self, service, std::move(accepted), peer, source), asio::detached);
   }
 }
 
 asio::awaitable<void> Listener::serve(boost::intrusive_ptr<Listener> self, boost::intrusive_ptr<Service> service,
-                                      Connection::socket_type socket, Peer peer, std::optional<IpBytes> source) {
-  error_code ec;
-  socket.non_blocking(true, ec);
+                                      AcceptedFd fd, Peer peer, std::optional<IpBytes> source) {
   const ListenerConfig& config = service->config;
-  Connection connection(std::move(socket), std::move(peer), config.name, *self->logger_);
+  Connection connection(self->io_.get_executor(), self->protocol_, fd.release(), std::move(peer), config.name,
+                        *self->logger_);
   self->live_.push_back(connection);
   ++self->active_;
   ++self->counters_->connections;

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
@@ -59,6 +60,19 @@ struct Service : boost::intrusive_ref_counter<Service, boost::thread_unsafe_coun
   std::unique_ptr<Handler> handler;
 };
 
+// A descriptor from accept4(), closed unless taken.
+class AcceptedFd {
+ public:
+  explicit AcceptedFd(int fd) : fd_(fd) {}
+  AcceptedFd(AcceptedFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  AcceptedFd& operator=(AcceptedFd&&) = delete;
+  ~AcceptedFd();
+  int release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
 class Listener : public boost::intrusive_ref_counter<Listener, boost::thread_unsafe_counter> {
  public:
   Listener(boost::asio::io_context& io, boost::intrusive_ptr<Service> service,
@@ -96,7 +110,7 @@ class Listener : public boost::intrusive_ref_counter<Listener, boost::thread_uns
 
   static boost::asio::awaitable<void> accept_loop(boost::intrusive_ptr<Listener> self);
   static boost::asio::awaitable<void> serve(boost::intrusive_ptr<Listener> self, boost::intrusive_ptr<Service> service,
-                                            Connection::socket_type socket, Peer peer,
+                                            AcceptedFd fd, Peer peer,
                                             std::optional<IpBytes> source);
   // Waits before the next accept when the process is out of descriptors or
   // memory, so that a full table does not turn into a busy loop.
@@ -115,6 +129,7 @@ class Listener : public boost::intrusive_ref_counter<Listener, boost::thread_uns
   std::shared_ptr<spdlog::logger> logger_;
   std::shared_ptr<ServerCounters> counters_;
   Acceptor acceptor_;
+  boost::asio::generic::stream_protocol protocol_{AF_UNSPEC, 0};  // of the accepted sockets
   boost::asio::steady_timer wait_timer_;  // accept back-off and pause
   std::string bound_address_;
   ConnectionList live_;

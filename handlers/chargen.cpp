@@ -49,7 +49,7 @@ class Chargen final : public Handler {
   explicit Chargen(const Options& options) : line_limit_(static_cast<std::uint64_t>(options.integer("line_limit"))) {}
 
   asio::awaitable<void> serve(Connection& conn) override {
-    conn.log(debug, "connection from {}", conn.peer().to_string());
+    conn.log(debug, "connection from {}", conn.peer());
     std::uint64_t lines_sent = 0;
     std::uint64_t bytes_sent = 0;
     std::size_t bytes_this_turn = 0;

@@ -44,7 +44,7 @@ class Daytime final : public Handler {
   explicit Daytime(const Options& options) : utc_(options.boolean("utc")) {}
 
   asio::awaitable<void> serve(Connection& conn) override {
-    conn.log(debug, "connection from {}", conn.peer().to_string());
+    conn.log(debug, "connection from {}", conn.peer());
     // Whatever the client sends is ignored, as RFC 867 says.
     const std::string line = daytime_line(std::chrono::system_clock::to_time_t(std::chrono::system_clock::now()), utc_);
     conn.log(debug, "sending {:?}", line);

@@ -45,7 +45,7 @@ error_code drain(Connection::socket_type& socket, std::uint64_t& dropped) {
 class Discard final : public Handler {
  public:
   asio::awaitable<void> serve(Connection& conn) override {
-    conn.log(debug, "connection from {}", conn.peer().to_string());
+    conn.log(debug, "connection from {}", conn.peer());
     std::uint64_t dropped = 0;
     const auto finish = [&](std::string_view why, const error_code& ec = {}) {
       if (!conn.should_log(debug)) return;

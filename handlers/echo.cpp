@@ -71,7 +71,7 @@ Pass echo_available(Connection::socket_type& socket, std::vector<char>& rest) {
 class Echo final : public Handler {
  public:
   asio::awaitable<void> serve(Connection& conn) override {
-    conn.log(debug, "connection from {}", conn.peer().to_string());
+    conn.log(debug, "connection from {}", conn.peer());
     std::uint64_t received = 0;
     std::uint64_t sent = 0;
     const auto finish = [&](std::string_view why, const error_code& ec = {}) {

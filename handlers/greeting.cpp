@@ -25,7 +25,7 @@ class Greeting final : public Handler {
         on_connect_(options.string("mode") == "on-connect") {}
 
   asio::awaitable<void> serve(Connection& conn) override {
-    conn.log(debug, "connection from {}", conn.peer().to_string());
+    conn.log(debug, "connection from {}", conn.peer());
     if (!on_connect_) {
       // What the client sends is only logged, so one buffer per thread
       // serves every connection and none holds memory while it waits.

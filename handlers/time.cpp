@@ -21,7 +21,7 @@ constexpr std::int64_t seconds_1900_to_1970 = 2208988800;
 class Time final : public Handler {
  public:
   asio::awaitable<void> serve(Connection& conn) override {
-    conn.log(debug, "connection from {}", conn.peer().to_string());
+    conn.log(debug, "connection from {}", conn.peer());
     const auto unix_seconds =
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     // The count wraps modulo 2^32 (in 2036), as the RFC's 32 bits must.

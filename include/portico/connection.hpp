@@ -14,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/intrusive/list_hook.hpp>
 #include <boost/system/error_code.hpp>
+#include <fmt/format.h>
 #include <spdlog/logger.h>
 
 #include <portico/duration.hpp>
@@ -53,11 +54,25 @@ class Connection {
   using clock = std::chrono::steady_clock;
 
   Connection(socket_type socket, Peer peer, std::string_view listener_name, spdlog::logger& logger);
+  // Takes `accepted_fd`, a connected socket accepted with SOCK_NONBLOCK,
+  // without registering it with the reactor: read_some(), write() and
+  // close() work on the descriptor directly, and the registration (an
+  // epoll_ctl() each way) happens only when the connection first has to
+  // wait, or when socket() is called. A client served without ever waiting
+  // (the usual greeting) costs no reactor work at all.
+  Connection(const socket_type::executor_type& executor, const socket_type::protocol_type& protocol,
+             int accepted_fd, Peer peer, std::string_view listener_name, spdlog::logger& logger);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
   ~Connection();
 
-  socket_type& socket() { return socket_; }
+  // The socket, registered with the reactor (on the first call, for a
+  // connection built from a descriptor). When that registration fails the
+  // error is logged and the socket is closed: I/O on it then fails.
+  socket_type& socket() {
+    if (!exposed_) expose_socket();
+    return socket_;
+  }
   const Peer& peer() const { return peer_; }
   std::string_view listener_name() const { return listener_name_; }
 
@@ -113,12 +128,25 @@ class Connection {
 
  private:
   void write_log(spdlog::level::level_enum level, std::string_view text);
+  // The socket for the connection's own waits: registered, and, as long as
+  // no handler asked for socket(), known to be the descriptor's only copy.
+  socket_type& registered_socket() {
+    if (unregistered_fd_ >= 0) register_socket();
+    return socket_;
+  }
+  void register_socket();
+  void expose_socket();
+  // One non-blocking system call on the socket, registered or not.
+  std::size_t try_read(boost::asio::mutable_buffer buffer, boost::system::error_code& ec);
+  std::size_t try_write(boost::asio::const_buffer buffer, boost::system::error_code& ec);
   // Starts the deadline for one I/O step; returns false when none applies.
   bool arm(Duration timeout);
   void disarm();
   IoResult finish(boost::system::error_code ec, std::size_t bytes);
 
   socket_type socket_;
+  int unregistered_fd_ = -1;  // the descriptor until it is registered
+  socket_type::protocol_type protocol_;
   boost::asio::steady_timer timer_;
   Peer peer_;
   std::string_view listener_name_;
@@ -131,6 +159,16 @@ class Connection {
   Deadline armed_for_ = Deadline::none;
   Deadline expired_ = Deadline::none;
   bool timed_out_ = false;
+  bool exposed_ = false;  // socket() was called: the descriptor may be shared
 };
 
 }  // namespace portico
+
+// Peers format as Peer::to_string() does, so that a log call whose level is
+// off does not build the string: `conn.log(debug, "from {}", conn.peer())`.
+template <>
+struct fmt::formatter<portico::Peer> : fmt::formatter<std::string_view> {
+  auto format(const portico::Peer& peer, fmt::format_context& ctx) const {
+    return fmt::formatter<std::string_view>::format(peer.to_string(), ctx);
+  }
+};
