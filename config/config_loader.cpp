@@ -123,7 +123,17 @@ void read_listener_settings(TableReader& reader, ListenerConfig& l) {
   if (auto v = reader.prefixes("allow")) l.allow = std::move(*v);
   if (auto v = reader.prefixes("deny")) l.deny = std::move(*v);
   if (auto v = reader.boolean("proxy_protocol")) l.proxy_protocol = *v;
-  if (auto v = reader.duration("proxy_protocol_timeout")) l.proxy_protocol_timeout = *v;
+  if (auto v = reader.duration("proxy_protocol_timeout")) {
+    if (v->count() == 0) {
+      // Every connection would be refused before its header could arrive.
+      reader.errors().error(reader.position("proxy_protocol_timeout"),
+                            fmt::format("\"proxy_protocol_timeout\" in {} must be longer than 0s: the header has to "
+                                        "arrive in some time",
+                                        reader.context()));
+    } else {
+      l.proxy_protocol_timeout = *v;
+    }
+  }
 
   const auto& table = reader.table();
   only_for(reader, table, "v6only", l.address.kind == Address::Kind::ipv6, "IPv6 addresses");

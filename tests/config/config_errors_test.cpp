@@ -107,6 +107,12 @@ TEST_CASE("a value outside its range or choices", "[config][errors]") {
                "off, not \"loud\""});
 }
 
+TEST_CASE("a PROXY header timeout of zero", "[config][errors]") {
+  CHECK(errors_of("[[listener]]\naddress = \"127.0.0.1:1\"\nproxy_protocol = true\nproxy_protocol_timeout = \"0s\"\n") ==
+        Errors{"my.toml:4:26: \"proxy_protocol_timeout\" in listener #1 must be longer than 0s: the header has to "
+               "arrive in some time"});
+}
+
 TEST_CASE("every mistake of a file is reported, in file order", "[config][errors]") {
   const auto errors = errors_of(
       "[daemon]\n"
