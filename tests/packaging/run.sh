@@ -177,6 +177,15 @@ config_checks() {
     timeout 30 /usr/sbin/porticod --version
 }
 
+commented_examples_valid() {
+    # The installed config shows every handler type commented out ("#key"
+    # lines; "# text" and "## text" are prose). Uncommented, all of it must
+    # be a valid configuration.
+    sed -E 's/^#([^# !])/\1/' /etc/portico/portico.toml >"$work/uncommented.toml"
+    grep -c '^\[\[listener\]\]' "$work/uncommented.toml"
+    timeout 30 /usr/sbin/porticod --check -c "$work/uncommented.toml" || { cat "$work/uncommented.toml"; fail "uncommented examples do not pass --check"; }
+}
+
 # Send a line to 127.0.0.1:PORT and print the answer, up to 64 KiB or EOF.
 ask() {
     timeout 15 python3 - "$1" <<'EOF'
@@ -399,6 +408,7 @@ if ! [[ -x /usr/sbin/porticod ]]; then
 fi
 step "conffile /etc/portico/portico.toml registered" conffile_registered
 step "porticod --check -c /etc/portico/portico.toml exits 0" config_checks
+step "every commented example of portico.toml passes --check uncommented" commented_examples_valid
 step "porticod as user portico answers 'Hello from server!' on 127.0.0.1:8888" serve_greeting
 step "man pages cover --help and --list-handlers" man_coverage
 step "installed man pages lint clean (mandoc, man --warnings)" man_lint
