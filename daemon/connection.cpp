@@ -205,22 +205,20 @@ bool would_block(const error_code& ec) {
 // common case right after accept) costs no trip through the reactor, and no
 // buffer is tied up while the connection waits.
 asio::awaitable<IoResult> Connection::read_some(asio::mutable_buffer buffer, Duration timeout) {
-  bool armed = false;
-  for (;;) {
+  if (unregistered_fd_ >= 0) {
     error_code ec;
     const std::size_t n = try_read(buffer, ec);
-    if (!would_block(ec)) {
-      if (armed) disarm();
-      co_return finish(ec, n);
-    }
-    socket_type& socket = registered_socket();
-    if (!armed) armed = arm(timeout);
-    auto [wait_ec] = co_await socket.async_wait(socket_type::wait_read, asio::as_tuple(asio::use_awaitable));
-    if (wait_ec) {
-      if (armed) disarm();
-      co_return finish(wait_ec, 0);
-    }
+    if (!would_block(ec)) co_return finish(ec, n);
   }
+  // Registered, the reactor reads straight into `buffer` when data comes,
+  // and tries at once only when the last read did not empty the socket: no
+  // system call is spent on a read that would block, nor on re-arming the
+  // descriptor as a wait for readiness would.
+  socket_type& socket = registered_socket();
+  const bool armed = arm(timeout);
+  auto [ec, n] = co_await socket.async_read_some(buffer, asio::as_tuple(asio::use_awaitable));
+  if (armed) disarm();
+  co_return finish(ec, n);
 }
 
 asio::awaitable<IoResult> Connection::wait_readable(Duration timeout) {

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string_view>
 #include <vector>
 
@@ -68,6 +69,11 @@ Pass echo_available(Connection::socket_type& socket, std::vector<char>& rest) {
   return pass;
 }
 
+// What a connection that has talked reads into while it waits: enough for a
+// line or a small request, so that the usual exchange takes one read by the
+// reactor and one send. A connection that never sent anything holds none.
+constexpr std::size_t held_size = 2 * 1024;
+
 class Echo final : public Handler {
  public:
   asio::awaitable<void> serve(Connection& conn) override {
@@ -79,16 +85,46 @@ class Echo final : public Handler {
       conn.log(debug, "{}{}{}; echoed {} of {} bytes received, closing the connection", why, ec ? ": " : "",
                ec ? ec.message() : "", sent, received);
     };
+    std::unique_ptr<char[]> held;
     for (;;) {
-      const IoResult ready = co_await conn.wait_readable();
-      if (!ready.ok()) {
-        finish("waiting to read failed", ready.ec);
-        co_return;
-      }
+      error_code ended;
       std::vector<char> rest;
-      const Pass pass = echo_available(conn.socket(), rest);
-      received += pass.received;
-      sent += pass.sent;
+      if (!held) {
+        // Nothing received yet: wait without a buffer.
+        const IoResult ready = co_await conn.wait_readable();
+        if (!ready.ok()) {
+          finish("waiting to read failed", ready.ec);
+          co_return;
+        }
+      } else {
+        const IoResult got = co_await conn.read_some(asio::buffer(held.get(), held_size));
+        received += got.bytes;
+        if (!got.ok()) {
+          finish(got.ec == asio::error::eof ? "client closed its side" : "connection failed",
+                 got.ec == asio::error::eof ? error_code() : got.ec);
+          co_return;
+        }
+        error_code ec;
+        std::size_t n = conn.socket().write_some(asio::buffer(held.get(), got.bytes), ec);
+        if (ec && !would_block(ec)) {
+          finish("write failed", ec);
+          co_return;
+        }
+        if (ec) n = 0;
+        sent += n;
+        if (n < got.bytes) {
+          rest.assign(held.get() + n, held.get() + got.bytes);
+        } else if (got.bytes < held_size) {
+          // The read emptied the socket: back to waiting.
+          continue;
+        }
+      }
+      if (rest.empty()) {
+        const Pass pass = echo_available(conn.socket(), rest);
+        received += pass.received;
+        sent += pass.sent;
+        ended = pass.ec;
+      }
       if (!rest.empty()) {
         // The client is not keeping up: nothing more is read until it takes
         // these bytes, so its sending fills its own buffers, not ours.
@@ -99,16 +135,17 @@ class Echo final : public Handler {
           co_return;
         }
       }
-      if (pass.ec == asio::error::eof) {
+      if (ended == asio::error::eof) {
         // Everything received was sent back; closing ends the client's read
         // side too.
         finish("client closed its side");
         co_return;
       }
-      if (pass.ec) {
-        finish("connection failed", pass.ec);
+      if (ended) {
+        finish("connection failed", ended);
         co_return;
       }
+      if (!held && received > 0) held = std::make_unique<char[]>(held_size);
     }
   }
 };
