@@ -202,18 +202,37 @@ bool would_block(const error_code& ec) {
 
 // The socket is non-blocking: each step first tries the system call, and only
 // when it would block waits for readiness. Data that is already there (the
-// common case right after accept) costs no trip through the reactor, and no
-// buffer is tied up while the connection waits.
+// common case right after accept) costs no trip through the reactor, and the
+// buffer is written only by the call itself, never while it waits.
 asio::awaitable<IoResult> Connection::read_some(asio::mutable_buffer buffer, Duration timeout) {
+  bool armed = false;
+  for (;;) {
+    error_code ec;
+    const std::size_t n = try_read(buffer, ec);
+    if (!would_block(ec)) {
+      if (armed) disarm();
+      co_return finish(ec, n);
+    }
+    socket_type& socket = registered_socket();
+    if (!armed) armed = arm(timeout);
+    auto [wait_ec] = co_await socket.async_wait(socket_type::wait_read, asio::as_tuple(asio::use_awaitable));
+    if (wait_ec) {
+      if (armed) disarm();
+      co_return finish(wait_ec, 0);
+    }
+  }
+}
+
+asio::awaitable<IoResult> Connection::receive(asio::mutable_buffer buffer, Duration timeout) {
   if (unregistered_fd_ >= 0) {
     error_code ec;
     const std::size_t n = try_read(buffer, ec);
     if (!would_block(ec)) co_return finish(ec, n);
   }
-  // Registered, the reactor reads straight into `buffer` when data comes,
-  // and tries at once only when the last read did not empty the socket: no
-  // system call is spent on a read that would block, nor on re-arming the
-  // descriptor as a wait for readiness would.
+  // The reactor reads straight into `buffer` when data comes, and tries at
+  // once only when the last read did not empty the socket: no system call
+  // is spent on a read that would block, nor on re-arming the descriptor as
+  // a wait for readiness would.
   socket_type& socket = registered_socket();
   const bool armed = arm(timeout);
   auto [ec, n] = co_await socket.async_read_some(buffer, asio::as_tuple(asio::use_awaitable));

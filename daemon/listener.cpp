@@ -242,22 +242,46 @@ asio::awaitable<void> Listener::accept_loop(boost::intrusive_ptr<Listener> self)
     // Behind a PROXY header the client is known only once the header is read.
     if (!config.proxy_protocol && !self->admit_client(*service, peer, source)) continue;
     ++self->stats_.accepted;
-    asio::co_spawn(self->io_, serve(self, service, std::move(accepted), peer, source), asio::detached);
+    auto connection = std::make_unique<Connection>(self->io_.get_executor(), self->protocol_, accepted.release(), peer,
+                                                   config.name, *self->logger_);
+    self->live_.push_back(*connection);
+    ++self->active_;
+    ++self->counters_->connections;
+    connection->set_idle_timeout(config.idle_timeout);
+    if (config.session_timeout.count() > 0) {
+      connection->set_session_deadline(Connection::clock::now() + config.session_timeout);
+    }
+    const std::optional<Duration> wait = config.proxy_protocol ? std::nullopt : service->handler->waits_for_client();
+    if (wait) {
+      wait_for_client(self, service, std::move(connection), source, *wait);
+    } else {
+      asio::co_spawn(self->io_, serve(self, service, std::move(connection), source), asio::detached);
+    }
   }
 }
 
+// Holds a connection whose handler waits for the client to speak first, with
+// no coroutine until the client does: a completion handler of a few pointers,
+// the reactor's operation and the Connection itself.
+void Listener::wait_for_client(boost::intrusive_ptr<Listener> self, boost::intrusive_ptr<Service> service,
+                               std::unique_ptr<Connection> connection, std::optional<IpBytes> source, Duration limit) {
+  Connection& conn = *connection;
+  Connection::socket_type& socket = conn.registered_socket();
+  const bool armed = conn.arm(limit);
+  socket.async_wait(Connection::socket_type::wait_read,
+                    [self = std::move(self), service = std::move(service), connection = std::move(connection), source,
+                     armed](const error_code&) mutable {
+                      if (armed) connection->disarm();
+                      auto& io = self->io_;
+                      asio::co_spawn(io, serve(std::move(self), std::move(service), std::move(connection), source),
+                                     asio::detached);
+                    });
+}
+
 asio::awaitable<void> Listener::serve(boost::intrusive_ptr<Listener> self, boost::intrusive_ptr<Service> service,
-                                      AcceptedFd fd, Peer peer, std::optional<IpBytes> source) {
+                                      std::unique_ptr<Connection> owned, std::optional<IpBytes> source) {
   const ListenerConfig& config = service->config;
-  Connection connection(self->io_.get_executor(), self->protocol_, fd.release(), std::move(peer), config.name,
-                        *self->logger_);
-  self->live_.push_back(connection);
-  ++self->active_;
-  ++self->counters_->connections;
-  connection.set_idle_timeout(config.idle_timeout);
-  if (config.session_timeout.count() > 0) {
-    connection.set_session_deadline(Connection::clock::now() + config.session_timeout);
-  }
+  Connection& connection = *owned;
 
   bool admitted = true;
   if (config.proxy_protocol) {
@@ -270,21 +294,29 @@ asio::awaitable<void> Listener::serve(boost::intrusive_ptr<Listener> self, boost
       admitted = self->admit_client(*service, connection.peer(), source);
     }
   }
+  // A wait for the client's first bytes may have ended with the listener's
+  // own timeout, or with the connection closed by a shutdown: then there is
+  // nothing for the handler to do.
+  const auto before_handler = connection.expired();
+  if (!connection.is_open() || before_handler == Connection::Deadline::idle ||
+      before_handler == Connection::Deadline::session) {
+    admitted = false;
+  }
   if (admitted) {
     try {
       co_await service->handler->serve(connection);
     } catch (const std::exception& e) {
       connection.log(spdlog::level::err, "handler \"{}\" failed: {}", config.handler, e.what());
     }
-    if (const auto expired = connection.expired(); expired != Connection::Deadline::none) {
-      std::uint64_t suppressed = 0;
-      if (expired != Connection::Deadline::call && self->timeout_log_.allow(suppressed)) {
-        connection.log(spdlog::level::info, "closed: timed out ({} {}){}",
-                       expired == Connection::Deadline::idle ? "idle_timeout" : "session_timeout",
-                       format_duration(expired == Connection::Deadline::idle ? config.idle_timeout
-                                                                             : config.session_timeout),
-                       suppressed_note(suppressed));
-      }
+  }
+  if (const auto expired = connection.expired(); expired != Connection::Deadline::none) {
+    std::uint64_t suppressed = 0;
+    if (expired != Connection::Deadline::call && self->timeout_log_.allow(suppressed)) {
+      connection.log(spdlog::level::info, "closed: timed out ({} {}){}",
+                     expired == Connection::Deadline::idle ? "idle_timeout" : "session_timeout",
+                     format_duration(expired == Connection::Deadline::idle ? config.idle_timeout
+                                                                           : config.session_timeout),
+                     suppressed_note(suppressed));
     }
   }
   // The callback may refer to the handler's finished frame.

@@ -110,8 +110,11 @@ class Listener : public boost::intrusive_ref_counter<Listener, boost::thread_uns
 
   static boost::asio::awaitable<void> accept_loop(boost::intrusive_ptr<Listener> self);
   static boost::asio::awaitable<void> serve(boost::intrusive_ptr<Listener> self, boost::intrusive_ptr<Service> service,
-                                            AcceptedFd fd, Peer peer,
+                                            std::unique_ptr<Connection> connection,
                                             std::optional<IpBytes> source);
+  static void wait_for_client(boost::intrusive_ptr<Listener> self, boost::intrusive_ptr<Service> service,
+                              std::unique_ptr<Connection> connection, std::optional<IpBytes> source,
+                              Duration limit);
   // Waits before the next accept when the process is out of descriptors or
   // memory, so that a full table does not turn into a busy loop.
   boost::asio::awaitable<bool> back_off(const boost::system::error_code& ec);

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include <boost/asio/buffer.hpp>
@@ -44,6 +45,10 @@ error_code drain(Connection::socket_type& socket, std::uint64_t& dropped) {
 
 class Discard final : public Handler {
  public:
+  // Nothing happens before the client sends: until then the connection
+  // waits without a coroutine.
+  std::optional<Duration> waits_for_client() const override { return Duration{0}; }
+
   asio::awaitable<void> serve(Connection& conn) override {
     conn.log(debug, "connection from {}", conn.peer());
     std::uint64_t dropped = 0;

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -76,6 +77,10 @@ constexpr std::size_t held_size = 2 * 1024;
 
 class Echo final : public Handler {
  public:
+  // Nothing happens before the client sends: until then the connection
+  // waits without a coroutine.
+  std::optional<Duration> waits_for_client() const override { return Duration{0}; }
+
   asio::awaitable<void> serve(Connection& conn) override {
     conn.log(debug, "connection from {}", conn.peer());
     std::uint64_t received = 0;
@@ -97,7 +102,7 @@ class Echo final : public Handler {
           co_return;
         }
       } else {
-        const IoResult got = co_await conn.read_some(asio::buffer(held.get(), held_size));
+        const IoResult got = co_await conn.receive(asio::buffer(held.get(), held_size));
         received += got.bytes;
         if (!got.ok()) {
           finish(got.ec == asio::error::eof ? "client closed its side" : "connection failed",

@@ -1,6 +1,9 @@
 #include "handlers/greeting.hpp"
 
+#include <algorithm>
 #include <array>
+#include <chrono>
+#include <optional>
 #include <string_view>
 
 #include <boost/asio/buffer.hpp>
@@ -24,13 +27,20 @@ class Greeting final : public Handler {
         read_timeout_(options.duration("read_timeout")),
         on_connect_(options.string("mode") == "on-connect") {}
 
+  // The answer comes after the client's request: until it arrives the
+  // connection waits without a coroutine, at most read_timeout.
+  std::optional<Duration> waits_for_client() const override {
+    if (on_connect_) return std::nullopt;
+    return read_timeout_;
+  }
+
   asio::awaitable<void> serve(Connection& conn) override {
     conn.log(debug, "connection from {}", conn.peer());
     if (!on_connect_) {
       // What the client sends is only logged, so one buffer per thread
       // serves every connection and none holds memory while it waits.
       thread_local std::array<char, max_read_limit> scratch;
-      const IoResult read = co_await conn.read_some(asio::buffer(scratch.data(), read_limit_), read_timeout_);
+      const IoResult read = co_await conn.read_some(asio::buffer(scratch.data(), read_limit_), time_left(conn));
       if (read.timed_out()) {
         conn.log(spdlog::level::info, "timed out: nothing received within {}", format_duration(read_timeout_));
         co_return;
@@ -53,6 +63,14 @@ class Greeting final : public Handler {
   }
 
  private:
+  // read_timeout counts from the accept: the server may have waited for the
+  // request already. At least a moment remains, for one more read.
+  Duration time_left(const Connection& conn) const {
+    if (read_timeout_.count() == 0) return read_timeout_;
+    const auto spent = std::chrono::duration_cast<Duration>(Connection::clock::now() - conn.accepted_at());
+    return std::max<Duration>(read_timeout_ - spent, std::chrono::milliseconds(1));
+  }
+
   std::string message_;
   std::size_t read_limit_;
   Duration read_timeout_;

@@ -75,9 +75,20 @@ class Connection {
   }
   const Peer& peer() const { return peer_; }
   std::string_view listener_name() const { return listener_name_; }
+  // When the connection was accepted.
+  clock::time_point accepted_at() const { return accepted_at_; }
+  // False once close() ran (a shutdown, a timeout, the server's cleanup).
+  bool is_open() const { return unregistered_fd_ >= 0 || socket_.is_open(); }
 
   // Reads what is available, at most buffer.size() bytes (>= 1 on success).
+  // The buffer is written only while the call runs, not while it waits, so
+  // one buffer may serve many connections.
   boost::asio::awaitable<IoResult> read_some(boost::asio::mutable_buffer buffer, Duration timeout = {});
+  // Like read_some(), for a buffer the connection owns: the reactor reads
+  // into it when data arrives, which spares a system call per wait (Asio
+  // re-arms the descriptor for every wait for readiness). The buffer must
+  // stay valid, and unused by anything else, until the call returns.
+  boost::asio::awaitable<IoResult> receive(boost::asio::mutable_buffer buffer, Duration timeout = {});
   // Writes the whole buffer.
   boost::asio::awaitable<IoResult> write(boost::asio::const_buffer buffer, Duration timeout = {});
   // Waits until a read would not block, without holding a buffer meanwhile.
@@ -127,6 +138,8 @@ class Connection {
   boost::asio::awaitable<void> quiesce();
 
  private:
+  friend class Listener;  // waits for a client's first bytes before the handler runs
+
   void write_log(spdlog::level::level_enum level, std::string_view text);
   // The socket for the connection's own waits: registered, and, as long as
   // no handler asked for socket(), known to be the descriptor's only copy.
@@ -151,6 +164,7 @@ class Connection {
   Peer peer_;
   std::string_view listener_name_;
   spdlog::logger& logger_;
+  clock::time_point accepted_at_ = clock::now();
   std::function<void()> on_close_;
   Duration idle_timeout_{0};
   clock::time_point session_deadline_ = clock::time_point::max();

@@ -3,12 +3,14 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
 
 #include <portico/diagnostics.hpp>
+#include <portico/duration.hpp>
 #include <portico/options.hpp>
 
 namespace portico {
@@ -24,6 +26,16 @@ class Handler {
  public:
   virtual ~Handler() = default;
   virtual boost::asio::awaitable<void> serve(Connection& conn) = 0;
+
+  // For protocols where the client speaks first: how long the server may
+  // hold a new connection before serve() starts, waiting for the client's
+  // first bytes (zero: as long as the listener's timeouts allow). While it
+  // waits, the connection holds no coroutine and no buffer, a few hundred
+  // bytes in all, so thousands of silent clients cost little. serve() then
+  // starts when bytes (or an EOF, or an error) arrive, or when the time is
+  // up; Connection::accepted_at() tells how long that took. The default,
+  // std::nullopt, starts serve() at once.
+  virtual std::optional<Duration> waits_for_client() const { return std::nullopt; }
 };
 
 // Reports handler-specific mistakes beyond what the option schema checks

@@ -24,7 +24,7 @@
 
 // The version of PluginInfo's layout, raised whenever it changes; a plugin of
 // another ABI is refused before any field but `abi` is read.
-#define PORTICO_PLUGIN_ABI 1
+#define PORTICO_PLUGIN_ABI 2
 
 // Only the test suite sets this, to build a plugin that claims another
 // version and must be refused.
