@@ -32,6 +32,9 @@ constexpr std::size_t chunk_size = 256 * 1024;
 // Chunks moved without suspending before a direction goes back through the
 // reactor, so that one fast pair of peers cannot starve other connections.
 constexpr unsigned chunks_per_wakeup = 4;  // 1 MiB
+// What a direction that has carried bytes reads into while it waits: a
+// request or a reply of a usual protocol.
+constexpr std::size_t held_size = 4 * 1024;
 
 bool would_block(const error_code& ec) {
   return ec == asio::error::would_block || ec == asio::error::try_again;
@@ -58,31 +61,54 @@ class Relay {
   // connection: between a read and the write that follows it nothing else
   // runs. Only bytes the receiver cannot take at once are copied to a buffer
   // of this direction's own, allocated the first time it is needed.
+  //
+  // Once bytes have gone this way, the direction waits for the next ones
+  // with a read by the reactor into a small buffer of its own, rather than
+  // with a wait for readiness (which costs an epoll_ctl per wait) and a read
+  // after it: a request or a reply then takes one recv and one send. A
+  // direction nothing went through yet holds no buffer.
   asio::awaitable<void> pump(RelaySocket& from, RelaySocket& to, std::uint64_t& moved) {
     // On the heap, allocated by the first relay: a thread_local array would
     // add its size to every thread's static TLS block.
     thread_local const std::unique_ptr<char[]> scratch_memory = std::make_unique<char[]>(chunk_size);
     const asio::mutable_buffer scratch(scratch_memory.get(), chunk_size);
     std::unique_ptr<char[]> spill;
+    std::unique_ptr<char[]> held;
+    bool drained = false;  // the last read left nothing in the socket
     for (unsigned chunks = 1;; ++chunks) {
-      if (chunks % chunks_per_wakeup == 0 && !co_await wait(from, RelaySocket::wait_read)) co_return;
-      error_code ec;
-      const std::size_t n = from.read_some(scratch, ec);
-      if (would_block(ec)) {
-        if (!co_await wait(from, RelaySocket::wait_read)) co_return;
-        continue;
+      asio::const_buffer data;
+      if (drained && held) {
+        auto [ec, n] = co_await from.async_read_some(asio::buffer(held.get(), held_size), use_tuple);
+        if (ec == asio::error::eof) co_return end_of_stream(to);
+        if (ec) co_return fail(ec, &to);
+        data = asio::buffer(held.get(), n);
+        drained = n < held_size;
+      } else {
+        if (drained || chunks % chunks_per_wakeup == 0) {
+          if (!co_await wait(from, RelaySocket::wait_read)) co_return;
+        }
+        error_code ec;
+        const std::size_t n = from.read_some(scratch, ec);
+        if (would_block(ec)) {
+          drained = true;
+          continue;
+        }
+        if (ec == asio::error::eof) co_return end_of_stream(to);
+        if (ec) co_return fail(ec, &to);
+        data = asio::buffer(scratch.data(), n);
+        drained = n < chunk_size;
+        if (!held) held = std::make_unique<char[]>(held_size);
       }
-      if (ec == asio::error::eof) co_return end_of_stream(to);
-      if (ec) co_return fail(ec, &to);
       touch();
-      std::size_t written = to.write_some(asio::buffer(scratch, n), ec);
+      error_code ec;
+      std::size_t written = to.write_some(data, ec);
       if (ec && !would_block(ec)) co_return fail(ec);
       if (ec) written = 0;
       moved += written;
-      if (written == n) continue;
+      if (written == data.size()) continue;
       if (!spill) spill = std::make_unique<char[]>(chunk_size);
-      std::memcpy(spill.get(), static_cast<const char*>(scratch.data()) + written, n - written);
-      asio::const_buffer rest(spill.get(), n - written);
+      std::memcpy(spill.get(), static_cast<const char*>(data.data()) + written, data.size() - written);
+      asio::const_buffer rest(spill.get(), data.size() - written);
       while (rest.size() > 0) {
         if (!co_await wait(to, RelaySocket::wait_write)) co_return;
         written = to.write_some(rest, ec);
