@@ -142,13 +142,23 @@ def cpu_model():
     return platform.machine()
 
 
-def update_readme(markdown):
-    readme = BENCH_DIR / "README.md"
+def update_readme(markdown, png=None):
+    """Puts the tables (and the chart, when there is one) between the results
+    markers of bench/README.md and of the top-level README.md."""
     begin, end = "<!-- results:begin -->", "<!-- results:end -->"
-    text = readme.read_text()
-    if begin not in text or end not in text:
-        return False
-    head, rest = text.split(begin, 1)
-    _, foot = rest.split(end, 1)
-    readme.write_text(f"{head}{begin}\n{markdown}\n{end}{foot}")
-    return True
+    updated = False
+    for readme in (BENCH_DIR / "README.md", BENCH_DIR.parent / "README.md"):
+        if not readme.exists():
+            continue
+        text = readme.read_text()
+        if begin not in text or end not in text:
+            continue
+        body = markdown
+        if png is not None and png.exists():
+            rel = os.path.relpath(png, readme.parent)
+            body = f"![porticod and its peers, {png.stem}]({rel})\n\n{markdown}"
+        head, rest = text.split(begin, 1)
+        _, foot = rest.split(end, 1)
+        readme.write_text(f"{head}{begin}\n{body}\n{end}{foot}")
+        updated = True
+    return updated
