@@ -101,6 +101,11 @@ def tables(results, workloads, args):
             elif r["status"] == "ok" and window > 0 and d["client_cpu_s"] / window > CLIENT_BOUND:
                 notes.append(f"- {r['server']}: portico-bench used {100 * d['client_cpu_s'] / window:.0f}% of its core: "
                              "this rate may be the client's limit, not the server's")
+        spread = [f"{r['server']} " + ", ".join(f"{x:,.0f}" for x in r["rounds"])
+                  for r in rows if r["status"] == "ok" and len(r.get("rounds", [])) > 1]
+        if spread:
+            unit = "MB/s" if w in ("stream", "proxy-stream") else "ops/s"
+            notes.append(f"- every round ({unit}): " + "; ".join(spread))
         out.append("")
         if notes:
             out.extend(notes + [""])
