@@ -143,6 +143,8 @@ install_pkgs() {
     dpkg-query -W -f='${db:Status-Abbrev} ${Package} ${Version}\n' portico
     [[ $(dpkg-query -W -f='${db:Status-Status}' portico) = installed ]] || fail "portico is not installed"
     [[ -x /usr/sbin/porticod ]] || fail "/usr/sbin/porticod is missing"
+    [[ -x /usr/bin/portico-bench ]] || fail "/usr/bin/portico-bench is missing"
+    /usr/bin/portico-bench --version || fail "portico-bench --version failed"
     getent passwd portico || fail "no user portico"
     getent group portico || fail "no group portico"
     # files of the package, to check the purge against
@@ -255,6 +257,7 @@ man_lint() {
     [[ -n $pages ]] || fail "the package installs no man page"
     grep -q '/man8/porticod\.8\.gz$' <<<"$pages" || fail "porticod.8 not installed"
     grep -q '/man5/portico\.toml\.5\.gz$' <<<"$pages" || fail "portico.toml.5 not installed"
+    grep -q '/man1/portico-bench\.1\.gz$' <<<"$pages" || fail "portico-bench.1 not installed"
     local p bad=0 out
     for p in $pages; do
         echo "== $p"
