@@ -1,22 +1,17 @@
 // portico::load_plugin on the example plugin, loaded into this process:
 // unit_tests exports its symbols, as porticod does, for the plugin to use.
 
-#include <memory>
 #include <string>
-#include <thread>
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
 #include <catch2/catch.hpp>
-#include <spdlog/logger.h>
 
 #include <portico/config.hpp>
 #include <portico/plugin.hpp>
 #include <portico/registry.hpp>
-#include <portico/server.hpp>
 #include <portico/version.hpp>
 
 #include "support/daemon.hpp"
+#include "support/running_server.hpp"
 
 using namespace portico::test;
 using Catch::Matchers::Contains;
@@ -27,33 +22,6 @@ namespace {
 const std::string hello_path = HELLO_PLUGIN_PATH;
 const std::string mismatched_path = MISMATCHED_PLUGIN_PATH;
 const std::string not_a_plugin_path = NOT_A_PLUGIN_PATH;
-
-// Serves `config` on an io_context of its own thread until destroyed.
-class RunningServer {
- public:
-  RunningServer(const portico::Registry& registry, const portico::Config& config)
-      : server_(io_, registry, std::make_shared<spdlog::logger>("plugin-test")) {
-    server_.start(config);
-    thread_ = std::thread([this] { io_.run(); });
-  }
-  ~RunningServer() {
-    boost::asio::post(io_, [this] { server_.shutdown(portico::Duration(0), [this] { io_.stop(); }); });
-    thread_.join();
-  }
-  RunningServer(const RunningServer&) = delete;
-  RunningServer& operator=(const RunningServer&) = delete;
-
-  // Call before the destructor only; the listener list does not change.
-  std::uint16_t port() const {
-    const std::string address = server_.listeners().at(0).address;
-    return static_cast<std::uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
-  }
-
- private:
-  boost::asio::io_context io_{1};
-  portico::Server server_;
-  std::thread thread_;
-};
 
 }  // namespace
 
