@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-
 #include <cstring>
 
 #include <boost/asio/as_tuple.hpp>
@@ -73,8 +72,7 @@ void Listener::bind(std::optional<int> inherited_fd) {
     owns_unix_path_ = !config().address.is_ip();
   }
   bound_address_ = portico::bound_address(acceptor_, config());
-  const auto local = acceptor_.local_endpoint();
-  protocol_ = local.protocol();
+  protocol_ = acceptor_.local_endpoint().protocol();
 }
 
 AcceptedFd::~AcceptedFd() {

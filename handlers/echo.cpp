@@ -2,8 +2,8 @@
 
 #include <array>
 #include <cstdint>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -36,6 +36,20 @@ struct Pass {
   std::uint64_t sent = 0;
 };
 
+// Sends what the socket takes of `data[0, n)` now; the rest is copied to
+// `rest`. Adds what went to `sent`; a failure other than a full send queue
+// is returned.
+error_code send_now(Connection::socket_type& socket, const char* data, std::size_t n, std::vector<char>& rest,
+                    std::uint64_t& sent) {
+  error_code ec;
+  std::size_t taken = socket.write_some(asio::buffer(data, n), ec);
+  if (ec && !would_block(ec)) return ec;
+  if (ec) taken = 0;
+  sent += taken;
+  if (taken < n) rest.assign(data + taken, data + n);
+  return {};
+}
+
 // Sends back what the client sent, without suspending, through a buffer
 // shared by every connection of the thread (the socket is non-blocking).
 // Stops when the receive queue is empty, after reads_per_wakeup full reads,
@@ -53,17 +67,8 @@ Pass echo_available(Connection::socket_type& socket, std::vector<char>& rest) {
       return pass;
     }
     pass.received += n;
-    std::size_t sent = socket.write_some(asio::buffer(scratch.data(), n), ec);
-    if (ec && !would_block(ec)) {
-      pass.ec = ec;
-      return pass;
-    }
-    if (ec) sent = 0;
-    pass.sent += sent;
-    if (sent < n) {
-      rest.assign(scratch.data() + sent, scratch.data() + n);
-      return pass;
-    }
+    pass.ec = send_now(socket, scratch.data(), n, rest, pass.sent);
+    if (pass.ec || !rest.empty()) return pass;
     // A short read emptied the receive queue: another would only block.
     if (n < scratch.size()) return pass;
   }
@@ -109,20 +114,12 @@ class Echo final : public Handler {
                  got.ec == asio::error::eof ? error_code() : got.ec);
           co_return;
         }
-        error_code ec;
-        std::size_t n = conn.socket().write_some(asio::buffer(held.get(), got.bytes), ec);
-        if (ec && !would_block(ec)) {
+        if (const error_code ec = send_now(conn.socket(), held.get(), got.bytes, rest, sent)) {
           finish("write failed", ec);
           co_return;
         }
-        if (ec) n = 0;
-        sent += n;
-        if (n < got.bytes) {
-          rest.assign(held.get() + n, held.get() + got.bytes);
-        } else if (got.bytes < held_size) {
-          // The read emptied the socket: back to waiting.
-          continue;
-        }
+        // A read that emptied the socket, all sent: back to waiting.
+        if (rest.empty() && got.bytes < held_size) continue;
       }
       if (rest.empty()) {
         const Pass pass = echo_available(conn.socket(), rest);

@@ -88,11 +88,7 @@ class EchoConn final : public Conn {
 }  // namespace
 
 RunResult run_echo(Context& ctx) {
-  const auto payload = make_payload(ctx.options.size);
-  Conns conns;
-  for (unsigned i = 0; i < ctx.options.connections; ++i) conns.push_back(std::make_unique<EchoConn>(ctx, payload));
-  run_timed(ctx, conns);
-  return timed_result(ctx.stats);
+  return run_with_payload<EchoConn>(ctx);
 }
 
 }  // namespace bench

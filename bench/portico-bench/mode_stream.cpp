@@ -115,11 +115,7 @@ class StreamConn final : public Conn {
 }  // namespace
 
 RunResult run_stream(Context& ctx) {
-  const auto payload = make_payload(ctx.options.size);
-  Conns conns;
-  for (unsigned i = 0; i < ctx.options.connections; ++i) conns.push_back(std::make_unique<StreamConn>(ctx, payload));
-  run_timed(ctx, conns);
-  return timed_result(ctx.stats);
+  return run_with_payload<StreamConn>(ctx);
 }
 
 }  // namespace bench

@@ -29,4 +29,15 @@ RunResult timed_result(const Stats& stats);
 // chunk fails the byte comparison.
 std::vector<char> make_payload(std::size_t size);
 
+// Echo and stream: --connections persistent connections of type C, each
+// sending the one payload of --size bytes, for the timed window.
+template <typename C>
+RunResult run_with_payload(Context& ctx) {
+  const auto payload = make_payload(ctx.options.size);
+  Conns conns;
+  for (unsigned i = 0; i < ctx.options.connections; ++i) conns.push_back(std::make_unique<C>(ctx, payload));
+  run_timed(ctx, conns);
+  return timed_result(ctx.stats);
+}
+
 }  // namespace bench
