@@ -40,7 +40,7 @@ const std::vector<std::string> daemon_keys = {"log_level", "shutdown_timeout", "
                                               "allow_root", "pid_file", "log_file", "plugins"};
 const std::vector<std::string> listener_keys = {
     "name",           "address",          "handler",   "backlog",       "reuse_port",       "keepalive",
-    "nodelay",        "v6only",           "socket_mode", "max_connections", "on_limit",       "max_per_source",
+    "nodelay",        "v6only",           "defer_accept",           "socket_mode", "max_connections", "on_limit",       "max_per_source",
     "source_prefix_v4", "source_prefix_v6", "rate",      "burst",         "idle_timeout",     "session_timeout",
     "allow",          "deny",             "proxy_protocol", "proxy_protocol_timeout"};
 
@@ -93,6 +93,29 @@ void only_for(TableReader& reader, const toml::table& table, std::string_view ke
   }
 }
 
+// "auto", or a duration in whole seconds: the kernel counts seconds (and
+// rounds up further, to its SYN-ACK retransmission times).
+void read_defer_accept(TableReader& reader, ListenerConfig& l) {
+  const toml::node* node = reader.table().get("defer_accept");
+  if (node == nullptr || !node->is_string()) {
+    if (auto v = reader.duration("defer_accept")) l.defer_accept = *v;  // reports the wrong type
+    return;
+  }
+  reader.accept("defer_accept");
+  const std::string& text = node->as_string()->get();
+  if (text == "auto") return;
+  std::string ignored;
+  const auto v = parse_duration(text, ignored);
+  if (!v || v->count() % 1000 != 0 || *v > std::chrono::hours(1)) {
+    reader.errors().error(reader.position("defer_accept"),
+                          fmt::format("\"defer_accept\" in {} must be \"auto\" or whole seconds from \"0s\" to "
+                                      "\"1h\", not \"{}\"",
+                                      reader.context(), text));
+    return;
+  }
+  l.defer_accept = *v;
+}
+
 void read_listener_settings(TableReader& reader, ListenerConfig& l) {
   const bool ip = l.address.is_ip();
   if (auto v = reader.integer("backlog", 1, 65535)) l.backlog = static_cast<int>(*v);
@@ -100,6 +123,7 @@ void read_listener_settings(TableReader& reader, ListenerConfig& l) {
   if (auto v = reader.boolean("keepalive")) l.keepalive = *v;
   if (auto v = reader.boolean("nodelay")) l.nodelay = *v;
   if (auto v = reader.boolean("v6only")) l.v6only = *v;
+  read_defer_accept(reader, l);
   if (auto v = reader.string("socket_mode")) {
     unsigned mode = 0;
     const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), mode, 8);
@@ -138,7 +162,7 @@ void read_listener_settings(TableReader& reader, ListenerConfig& l) {
   const auto& table = reader.table();
   only_for(reader, table, "v6only", l.address.kind == Address::Kind::ipv6, "IPv6 addresses");
   only_for(reader, table, "socket_mode", !ip, "Unix socket addresses");
-  for (const char* key : {"reuse_port", "keepalive", "nodelay"}) only_for(reader, table, key, ip, "IP addresses");
+  for (const char* key : {"reuse_port", "keepalive", "nodelay", "defer_accept"}) only_for(reader, table, key, ip, "IP addresses");
   // Without an IP there is nothing to match or group by, unless a PROXY
   // header supplies the client's.
   for (const char* key : {"allow", "deny", "max_per_source"}) {

@@ -46,6 +46,7 @@ std::string print_config(const Config& config, const Registry& registry) {
     out += fmt::format("backlog = {}\n", l.backlog);
     if (ip) {
       out += fmt::format("reuse_port = {}\nkeepalive = {}\nnodelay = {}\n", l.reuse_port, l.keepalive, l.nodelay);
+      out += fmt::format("defer_accept = {}\n", l.defer_accept ? duration(*l.defer_accept) : quoted("auto"));
     }
     if (l.address.kind == Address::Kind::ipv6) out += fmt::format("v6only = {}\n", l.v6only);
     if (l.socket_mode) out += fmt::format("socket_mode = \"{:04o}\"\n", *l.socket_mode);

@@ -110,6 +110,16 @@ void Connection::expose_socket() {
   may_be_copied(socket_);
 }
 
+bool Connection::client_spoke() {
+  if (unregistered_fd_ < 0) return false;
+  char byte;
+  for (;;) {
+    if (::recv(unregistered_fd_, &byte, 1, MSG_PEEK) >= 0) return true;
+    if (errno == EINTR) continue;
+    return errno != EAGAIN && errno != EWOULDBLOCK;
+  }
+}
+
 std::size_t Connection::try_read(asio::mutable_buffer buffer, error_code& ec) {
   if (unregistered_fd_ < 0) return socket_.read_some(buffer, ec);
   ec.clear();

@@ -1,5 +1,7 @@
 #include "daemon/listen_socket.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -51,19 +53,30 @@ void clear_stale_unix_socket(Acceptor& acceptor, const ListenerConfig& config) {
 
 }  // namespace
 
-void apply_listen_options(Acceptor& acceptor, const ListenerConfig& config) {
+std::chrono::seconds defer_accept_of(const ListenerConfig& config, bool client_first) {
+  if (!config.address.is_ip()) return std::chrono::seconds(0);
+  if (config.defer_accept) return std::chrono::ceil<std::chrono::seconds>(*config.defer_accept);
+  return std::chrono::seconds(client_first ? 1 : 0);
+}
+
+void apply_listen_options(Acceptor& acceptor, const ListenerConfig& config, std::chrono::seconds defer_accept) {
   error_code ec;
   if (config.address.is_ip()) {
     acceptor.set_option(asio::ip::tcp::no_delay(config.nodelay), ec);
     if (ec) fail(acceptor, config, "set TCP_NODELAY on", ec.message());
     acceptor.set_option(asio::socket_base::keep_alive(config.keepalive), ec);
     if (ec) fail(acceptor, config, "set SO_KEEPALIVE on", ec.message());
+    // Set every time, zero included, so that a reload can turn it off.
+    const int seconds = static_cast<int>(defer_accept.count());
+    if (setsockopt(acceptor.native_handle(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds, sizeof seconds) != 0) {
+      fail(acceptor, config, "set TCP_DEFER_ACCEPT on", std::strerror(errno));
+    }
   }
   acceptor.listen(config.backlog, ec);
   if (ec) fail(acceptor, config, "listen on", ec.message());
 }
 
-void bind_listen_socket(Acceptor& acceptor, const ListenerConfig& config) {
+void bind_listen_socket(Acceptor& acceptor, const ListenerConfig& config, std::chrono::seconds defer_accept) {
   const auto endpoint = endpoint_of(config.address);
   error_code ec;
   acceptor.open(endpoint.protocol(), ec);
@@ -92,15 +105,15 @@ void bind_listen_socket(Acceptor& acceptor, const ListenerConfig& config) {
     ::unlink(config.address.path.c_str());
     fail(acceptor, config, "set the mode of", why);
   }
-  apply_listen_options(acceptor, config);
+  apply_listen_options(acceptor, config, defer_accept);
 }
 
-void adopt_listen_socket(Acceptor& acceptor, const ListenerConfig& config, int fd) {
+void adopt_listen_socket(Acceptor& acceptor, const ListenerConfig& config, int fd, std::chrono::seconds defer_accept) {
   const auto endpoint = endpoint_of(config.address);
   error_code ec;
   acceptor.assign(endpoint.protocol(), fd, ec);
   if (ec) fail(acceptor, config, "take over the inherited socket for", ec.message());
-  apply_listen_options(acceptor, config);
+  apply_listen_options(acceptor, config, defer_accept);
 }
 
 std::string bound_address(const Acceptor& acceptor, const ListenerConfig& config) {

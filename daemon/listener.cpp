@@ -64,11 +64,15 @@ Listener::~Listener() {
   if (acceptor_.is_open()) stop();
 }
 
+std::chrono::seconds Listener::defer_accept() const {
+  return defer_accept_of(config(), config().proxy_protocol || service_->handler->waits_for_client().has_value());
+}
+
 void Listener::bind(std::optional<int> inherited_fd) {
   if (inherited_fd) {
-    adopt_listen_socket(acceptor_, config(), *inherited_fd);
+    adopt_listen_socket(acceptor_, config(), *inherited_fd, defer_accept());
   } else {
-    bind_listen_socket(acceptor_, config());
+    bind_listen_socket(acceptor_, config(), defer_accept());
     owns_unix_path_ = !config().address.is_ip();
   }
   bound_address_ = portico::bound_address(acceptor_, config());
@@ -100,7 +104,7 @@ void Listener::close_connections() {
 
 void Listener::update(boost::intrusive_ptr<Service> service) {
   service_ = std::move(service);
-  apply_listen_options(acceptor_, config());
+  apply_listen_options(acceptor_, config(), defer_accept());
   resume();
 }
 
@@ -264,6 +268,15 @@ asio::awaitable<void> Listener::accept_loop(boost::intrusive_ptr<Listener> self)
 void Listener::wait_for_client(boost::intrusive_ptr<Listener> self, boost::intrusive_ptr<Service> service,
                                std::unique_ptr<Connection> connection, std::optional<IpBytes> source, Duration limit) {
   Connection& conn = *connection;
+  // Usually the request is there by the time the connection is accepted:
+  // then the handler starts at once and the connection never touches the
+  // reactor (no registration, no wait, and a close that needs no
+  // deregistration).
+  if (conn.client_spoke()) {
+    auto& io = self->io_;
+    asio::co_spawn(io, serve(std::move(self), std::move(service), std::move(connection), source), asio::detached);
+    return;
+  }
   Connection::socket_type& socket = conn.registered_socket();
   const bool armed = conn.arm(limit);
   socket.async_wait(Connection::socket_type::wait_read,

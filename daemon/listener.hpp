@@ -2,6 +2,7 @@
 // One listening socket and the connections it accepted. Internal to the
 // server.
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -101,6 +102,9 @@ class Listener : public boost::intrusive_ref_counter<Listener, boost::thread_uns
   std::size_t active() const { return active_; }
   const ListenerStats& stats() const { return stats_; }
   bool paused() const { return paused_; }
+  // The TCP_DEFER_ACCEPT time the listening socket has, or gets; zero for
+  // none.
+  std::chrono::seconds defer_accept() const;
 
  private:
   using ConnectionList = boost::intrusive::list<

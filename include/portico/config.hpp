@@ -52,6 +52,11 @@ struct ListenerConfig {
   bool keepalive = false;
   bool nodelay = true;
   bool v6only = true;                     // IPv6 listeners only
+  // IP listeners: hand a connection over only once its first bytes came
+  // (TCP_DEFER_ACCEPT), or after this long. Unset means "auto": 1s when the
+  // client speaks first (the handler waits for it, or proxy_protocol), off
+  // otherwise. Zero is off.
+  std::optional<Duration> defer_accept;
   std::optional<unsigned> socket_mode;    // Unix listeners only, e.g. 0660
 
   // Limits; 0 means none

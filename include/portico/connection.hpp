@@ -149,6 +149,10 @@ class Connection {
   }
   void register_socket();
   void expose_socket();
+  // True when a read would not block: the client sent bytes, closed, or the
+  // socket failed. Looks without taking anything (MSG_PEEK), on a connection
+  // not registered yet; false for a registered one.
+  bool client_spoke();
   // One non-blocking system call on the socket, registered or not.
   std::size_t try_read(boost::asio::mutable_buffer buffer, boost::system::error_code& ec);
   std::size_t try_write(boost::asio::const_buffer buffer, boost::system::error_code& ec);

@@ -33,7 +33,9 @@ class Handler {
   // waits, the connection holds no coroutine and no buffer, a few hundred
   // bytes in all, so thousands of silent clients cost little. serve() then
   // starts when bytes (or an EOF, or an error) arrive, or when the time is
-  // up; Connection::accepted_at() tells how long that took. The default,
+  // up; Connection::accepted_at() tells how long that took. A value also
+  // turns the listener's defer_accept "auto" on: the kernel itself holds a
+  // connection until its first bytes come, for up to a second. The default,
   // std::nullopt, starts serve() at once.
   virtual std::optional<Duration> waits_for_client() const { return std::nullopt; }
 };

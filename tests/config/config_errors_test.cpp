@@ -113,6 +113,18 @@ TEST_CASE("a PROXY header timeout of zero", "[config][errors]") {
                "arrive in some time"});
 }
 
+TEST_CASE("defer_accept is \"auto\" or whole seconds, on IP listeners", "[config][errors]") {
+  for (const std::string value : {"500ms", "2h", "soon", "-1s"}) {
+    CHECK(errors_of("[[listener]]\naddress = \"127.0.0.1:1\"\ndefer_accept = \"" + value + "\"\n") ==
+          Errors{"my.toml:3:16: \"defer_accept\" in listener #1 must be \"auto\" or whole seconds from \"0s\" to "
+                 "\"1h\", not \"" + value + "\""});
+  }
+  CHECK(errors_of("[[listener]]\naddress = \"127.0.0.1:1\"\ndefer_accept = 5\n") ==
+        Errors{"my.toml:3:16: \"defer_accept\" in listener #1 must be a duration string such as \"10s\", not an integer"});
+  CHECK(errors_of("[[listener]]\naddress = \"unix:/run/x.sock\"\ndefer_accept = \"1s\"\n") ==
+        Errors{"my.toml:3:16: \"defer_accept\" in listener #1 applies only to IP addresses"});
+}
+
 TEST_CASE("every mistake of a file is reported, in file order", "[config][errors]") {
   const auto errors = errors_of(
       "[daemon]\n"

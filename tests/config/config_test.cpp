@@ -50,6 +50,33 @@ mode = "on-connect"
   // A listener without a name is named by its address.
   CHECK(config.listeners[1].name == "[::1]:0");
   CHECK(config.listeners[1].options.string("mode") == "on-connect");
+  // Deferred accepts follow the handler unless set.
+  CHECK_FALSE(config.listeners[0].defer_accept);
+}
+
+TEST_CASE("defer_accept: auto unless set, whole seconds, printed back", "[config]") {
+  const auto registry = builtin();
+  const auto result = portico::parse_config(
+      "[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:1\"\ndefer_accept = \"auto\"\n"
+      "[[listener]]\nname = \"b\"\naddress = \"127.0.0.1:2\"\ndefer_accept = \"0s\"\n"
+      "[[listener]]\nname = \"c\"\naddress = \"127.0.0.1:3\"\ndefer_accept = \"3s\"\n"
+      "[[listener]]\nname = \"d\"\naddress = \"unix:/run/d.sock\"\n",
+      "t.toml", registry);
+  INFO(result.errors.to_string());
+  REQUIRE(result.config);
+  const auto& l = result.config->listeners;
+  CHECK_FALSE(l[0].defer_accept);
+  CHECK(l[1].defer_accept == 0s);
+  CHECK(l[2].defer_accept == 3s);
+  const std::string printed = portico::print_config(*result.config, registry);
+  CHECK_THAT(printed, Catch::Matchers::Contains("name = \"a\"\naddress = \"127.0.0.1:1\"\nhandler = \"greeting\"\n"
+                                                "backlog = 1024\nreuse_port = false\nkeepalive = false\nnodelay = true\n"
+                                                "defer_accept = \"auto\"\n"));
+  CHECK_THAT(printed, Catch::Matchers::Contains("defer_accept = \"0s\"\n"));
+  CHECK_THAT(printed, Catch::Matchers::Contains("defer_accept = \"3s\"\n"));
+  const auto again = portico::parse_config(printed, "printed.toml", registry);
+  REQUIRE(again.config);
+  for (std::size_t i = 0; i < l.size(); ++i) CHECK(again.config->listeners[i].defer_accept == l[i].defer_accept);
 }
 
 TEST_CASE("the embedded default serves the greeting on 127.0.0.1:8888", "[config]") {

@@ -19,8 +19,11 @@ using Catch::Matchers::Contains;
 
 namespace {
 
+// The limits count the connections porticod holds: silent clients are taken
+// at once here, not after the kernel's deferral (defer_accept).
 std::string listener(const std::string& extra, const std::string& handler_options = "read_timeout = \"30s\"\n") {
-  return "[[listener]]\nname = \"l\"\naddress = \"127.0.0.1:0\"\n" + extra + "\n" + handler_options;
+  return "[[listener]]\nname = \"l\"\naddress = \"127.0.0.1:0\"\ndefer_accept = \"0s\"\n" + extra + "\n" +
+         handler_options;
 }
 
 // True when the server accepted and then closed without answering.
@@ -120,7 +123,7 @@ TEST_CASE("max_connections with on_limit = reject closes the excess at once", "[
 TEST_CASE("[daemon] max_connections caps connections across listeners", "[limits]") {
   auto d = Daemon::start(
       "[daemon]\nmax_connections = 1\n"
-      "[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:0\"\nread_timeout = \"30s\"\n"
+      "[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:0\"\ndefer_accept = \"0s\"\nread_timeout = \"30s\"\n"
       "[[listener]]\nname = \"b\"\naddress = \"127.0.0.1:0\"\non_limit = \"reject\"\n",
       {.listeners = 2});
   auto held = std::make_unique<Client>(d.port("a"));
@@ -144,6 +147,51 @@ TEST_CASE("max_per_source caps concurrent connections per client address", "[lim
   CHECK(served(d.port(), "127.0.0.1", "127.0.0.2"));
   a.send("x\n");
   CHECK(a.read_all(2s) == "Hello from server!\n");
+}
+
+TEST_CASE("a listener whose clients speak first takes a silent client after a second (defer_accept)", "[limits]") {
+  auto d = Daemon::start(
+      "[[listener]]\nname = \"deferred\"\naddress = \"127.0.0.1:0\"\nread_timeout = \"300ms\"\n"
+      "[[listener]]\nname = \"at-once\"\naddress = \"127.0.0.1:0\"\ndefer_accept = \"0s\"\nread_timeout = \"300ms\"\n",
+      {.listeners = 2});
+  // A client that speaks is served at once either way.
+  const auto asked = Clock::now();
+  CHECK(served(d.port("deferred")));
+  CHECK(Clock::now() - asked < 500ms);
+  // A silent one waits out read_timeout from when porticod took it: at once,
+  // or once the kernel's deferral (1s by default) ended.
+  Client deferred(d.port("deferred"));
+  Client at_once(d.port("at-once"));
+  const auto opened = Clock::now();
+  REQUIRE(at_once.wait_closed(3s));
+  CHECK(Clock::now() - opened < 900ms);
+  REQUIRE(deferred.wait_closed(4s));
+  CHECK(Clock::now() - opened >= 1200ms);
+  CHECK(d.wait_log("timed out: nothing received within 300ms"));
+}
+
+TEST_CASE("a client held back by defer_accept takes no max_connections slot until porticod takes it", "[limits]") {
+  auto d = Daemon::start("[[listener]]\naddress = \"127.0.0.1:0\"\ndefer_accept = \"1s\"\nmax_connections = 1\n"
+                         "on_limit = \"reject\"\nread_timeout = \"30s\"\n");
+  Client silent(d.port());
+  usleep(200'000);
+  // The silent client is still the kernel's: another is served.
+  CHECK(served(d.port()));
+  // After the deferral porticod has it, and it holds the one slot.
+  usleep(1'500'000);
+  Client excess(d.port());
+  CHECK(refused(excess));
+  CHECK(d.wait_log(": max_connections reached"));
+  silent.send("x\n");
+  CHECK(silent.read_all(2s) == "Hello from server!\n");
+}
+
+TEST_CASE("a banner listener takes its clients at once (defer_accept auto is off)", "[limits]") {
+  auto d = Daemon::start("[[listener]]\naddress = \"127.0.0.1:0\"\nmode = \"on-connect\"\n");
+  const auto opened = Clock::now();
+  Client c(d.port());
+  CHECK(c.read_all(3s) == "Hello from server!\n");
+  CHECK(Clock::now() - opened < 500ms);
 }
 
 TEST_CASE("rate limits new connections with a burst", "[limits]") {

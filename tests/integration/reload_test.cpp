@@ -122,9 +122,10 @@ TEST_CASE("a removed listener stops accepting and lets its connection finish", "
   auto d = Daemon::start(config_with(1, true), {.listeners = 2});
   const auto extra_port = d.port("extra");
   std::string extra_config = config_with(1, false);
-  // Make the extra listener wait for input, so a connection stays in flight.
-  d.rewrite_config(config_with(1, false) +
-                   "[[listener]]\nname = \"extra\"\naddress = \"127.0.0.1:0\"\nread_timeout = \"30s\"\n");
+  // Make the extra listener wait for input, so a connection stays in flight
+  // (taken at once, without defer_accept).
+  d.rewrite_config(config_with(1, false) + "[[listener]]\nname = \"extra\"\naddress = \"127.0.0.1:0\"\n"
+                                           "defer_accept = \"0s\"\nread_timeout = \"30s\"\n");
   d.signal(SIGHUP);
   REQUIRE(d.wait_log("reload complete"));
   Client in_flight(extra_port);

@@ -12,11 +12,13 @@ using Catch::Matchers::Contains;
 
 namespace {
 
+// Connections in flight are silent ones, taken at once (no defer_accept).
 const std::string config = R"(
 [daemon]
 shutdown_timeout = "5s"
 [[listener]]
 address = "127.0.0.1:0"
+defer_accept = "0s"
 read_timeout = "30s"
 )";
 
@@ -52,6 +54,7 @@ TEST_CASE("connections still open after shutdown_timeout are closed", "[signals]
 shutdown_timeout = "300ms"
 [[listener]]
 address = "127.0.0.1:0"
+defer_accept = "0s"
 read_timeout = "30s"
 )");
   Client silent(d.port());
@@ -68,6 +71,7 @@ TEST_CASE("a second SIGTERM exits at once without waiting for connections", "[si
 shutdown_timeout = "60s"
 [[listener]]
 address = "127.0.0.1:0"
+defer_accept = "0s"
 read_timeout = "60s"
 )");
   Client silent(d.port());
