@@ -70,7 +70,9 @@ class Peers:
                 options = f'upstream = ["127.0.0.1:{upstream}"]\n'
             elif handler == "exec":
                 options = f'command = ["{self.hello}"]\n'
-            cfg.write_text(f'[daemon]\nlog_level = "warn"\n{daemon}\n[[listener]]\naddress = "127.0.0.1:{port}"\n'
+            # Defaults throughout, the log level included: what an installed
+            # porticod does.
+            cfg.write_text(f'[daemon]\n{daemon}\n[[listener]]\naddress = "127.0.0.1:{port}"\n'
                            f'handler = "{handler}"\n{options}')
             return [str(self.porticod), "-c", str(cfg)], None
         if name == "haproxy":
