@@ -138,3 +138,25 @@ TEST_CASE("a removed listener stops accepting and lets its connection finish", "
   in_flight.send("last words\n");
   CHECK(in_flight.read_all(3s) == "Hello from server!\n");
 }
+
+TEST_CASE("a reload that makes the client speak first defers accepts, and one that makes the server speak first stops", "[reload]") {
+  const std::string banner = "[[listener]]\nname = \"x\"\naddress = \"127.0.0.1:0\"\nmode = \"on-connect\"\n";
+  const std::string after_read = "[[listener]]\nname = \"x\"\naddress = \"127.0.0.1:0\"\nread_timeout = \"300ms\"\n";
+  auto d = Daemon::start(banner);
+  // How long a client that sends nothing waits until the connection ends.
+  const auto silent_wait = [&] {
+    const auto opened = Clock::now();
+    Client c(d.port());
+    c.read_all(4s);
+    return Clock::now() - opened;
+  };
+  CHECK(silent_wait() < 500ms);  // the banner comes at once
+  d.rewrite_config(after_read);
+  d.signal(SIGHUP);
+  REQUIRE(wait_count(d, "reload complete", 1));
+  CHECK(silent_wait() >= 1200ms);  // held back by the kernel for 1s, then read_timeout
+  d.rewrite_config(banner);
+  d.signal(SIGHUP);
+  REQUIRE(wait_count(d, "reload complete", 2));
+  CHECK(silent_wait() < 500ms);
+}
