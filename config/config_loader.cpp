@@ -39,10 +39,10 @@ constexpr std::string_view level_names[] = {"trace", "debug", "info", "warn", "e
 const std::vector<std::string> daemon_keys = {"log_level", "shutdown_timeout", "max_connections", "user", "group",
                                               "allow_root", "pid_file", "log_file", "plugins"};
 const std::vector<std::string> listener_keys = {
-    "name",           "address",          "handler",   "backlog",       "reuse_port",       "keepalive",
-    "nodelay",        "v6only",           "defer_accept",           "socket_mode", "max_connections", "on_limit",       "max_per_source",
-    "source_prefix_v4", "source_prefix_v6", "rate",      "burst",         "idle_timeout",     "session_timeout",
-    "allow",          "deny",             "proxy_protocol", "proxy_protocol_timeout"};
+    "name",           "address",          "handler",     "backlog",         "reuse_port",     "keepalive",
+    "nodelay",        "v6only",           "defer_accept", "socket_mode",    "max_connections", "on_limit",
+    "max_per_source", "source_prefix_v4", "source_prefix_v6", "rate",       "burst",          "idle_timeout",
+    "session_timeout", "allow",           "deny",        "proxy_protocol",  "proxy_protocol_timeout"};
 
 constexpr std::int64_t max_count = 10'000'000;
 
@@ -162,7 +162,9 @@ void read_listener_settings(TableReader& reader, ListenerConfig& l) {
   const auto& table = reader.table();
   only_for(reader, table, "v6only", l.address.kind == Address::Kind::ipv6, "IPv6 addresses");
   only_for(reader, table, "socket_mode", !ip, "Unix socket addresses");
-  for (const char* key : {"reuse_port", "keepalive", "nodelay", "defer_accept"}) only_for(reader, table, key, ip, "IP addresses");
+  for (const char* key : {"reuse_port", "keepalive", "nodelay", "defer_accept"}) {
+    only_for(reader, table, key, ip, "IP addresses");
+  }
   // Without an IP there is nothing to match or group by, unless a PROXY
   // header supplies the client's.
   for (const char* key : {"allow", "deny", "max_per_source"}) {

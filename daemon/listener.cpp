@@ -254,7 +254,11 @@ asio::awaitable<void> Listener::accept_loop(boost::intrusive_ptr<Listener> self)
       connection->set_session_deadline(Connection::clock::now() + config.session_timeout);
     }
     const std::optional<Duration> wait = config.proxy_protocol ? std::nullopt : service->handler->waits_for_client();
-    if (wait) {
+    // Usually the request is there by the time the connection is accepted:
+    // then the handler starts at once and the connection never touches the
+    // reactor (no registration, no wait, and a close that needs no
+    // deregistration).
+    if (wait && !connection->client_spoke()) {
       wait_for_client(self, service, std::move(connection), source, *wait);
     } else {
       asio::co_spawn(self->io_, serve(self, service, std::move(connection), source), asio::detached);
@@ -268,15 +272,6 @@ asio::awaitable<void> Listener::accept_loop(boost::intrusive_ptr<Listener> self)
 void Listener::wait_for_client(boost::intrusive_ptr<Listener> self, boost::intrusive_ptr<Service> service,
                                std::unique_ptr<Connection> connection, std::optional<IpBytes> source, Duration limit) {
   Connection& conn = *connection;
-  // Usually the request is there by the time the connection is accepted:
-  // then the handler starts at once and the connection never touches the
-  // reactor (no registration, no wait, and a close that needs no
-  // deregistration).
-  if (conn.client_spoke()) {
-    auto& io = self->io_;
-    asio::co_spawn(io, serve(std::move(self), std::move(service), std::move(connection), source), asio::detached);
-    return;
-  }
   Connection::socket_type& socket = conn.registered_socket();
   const bool armed = conn.arm(limit);
   socket.async_wait(Connection::socket_type::wait_read,

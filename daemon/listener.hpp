@@ -102,11 +102,10 @@ class Listener : public boost::intrusive_ref_counter<Listener, boost::thread_uns
   std::size_t active() const { return active_; }
   const ListenerStats& stats() const { return stats_; }
   bool paused() const { return paused_; }
-  // The TCP_DEFER_ACCEPT time the listening socket has, or gets; zero for
-  // none.
-  std::chrono::seconds defer_accept() const;
 
  private:
+  // The TCP_DEFER_ACCEPT time the listening socket gets; zero for none.
+  std::chrono::seconds defer_accept() const;
   using ConnectionList = boost::intrusive::list<
       Connection,
       boost::intrusive::member_hook<Connection, decltype(Connection::live_hook), &Connection::live_hook>,

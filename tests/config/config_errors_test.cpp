@@ -120,7 +120,8 @@ TEST_CASE("defer_accept is \"auto\" or whole seconds, on IP listeners", "[config
                  "\"1h\", not \"" + value + "\""});
   }
   CHECK(errors_of("[[listener]]\naddress = \"127.0.0.1:1\"\ndefer_accept = 5\n") ==
-        Errors{"my.toml:3:16: \"defer_accept\" in listener #1 must be a duration string such as \"10s\", not an integer"});
+        Errors{"my.toml:3:16: \"defer_accept\" in listener #1 must be a duration string such as \"10s\", not an "
+               "integer"});
   CHECK(errors_of("[[listener]]\naddress = \"unix:/run/x.sock\"\ndefer_accept = \"1s\"\n") ==
         Errors{"my.toml:3:16: \"defer_accept\" in listener #1 applies only to IP addresses"});
 }

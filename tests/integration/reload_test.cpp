@@ -139,7 +139,8 @@ TEST_CASE("a removed listener stops accepting and lets its connection finish", "
   CHECK(in_flight.read_all(3s) == "Hello from server!\n");
 }
 
-TEST_CASE("a reload that makes the client speak first defers accepts, and one that makes the server speak first stops", "[reload]") {
+TEST_CASE("a reload that makes the client speak first defers accepts, and one that makes the server speak first stops",
+          "[reload]") {
   const std::string banner = "[[listener]]\nname = \"x\"\naddress = \"127.0.0.1:0\"\nmode = \"on-connect\"\n";
   const std::string after_read = "[[listener]]\nname = \"x\"\naddress = \"127.0.0.1:0\"\nread_timeout = \"300ms\"\n";
   auto d = Daemon::start(banner);
