@@ -1,6 +1,5 @@
 #include <portico/cidr.hpp>
-
-#include <arpa/inet.h>
+#include <portico/endpoint.hpp>
 
 #include <charconv>
 #include <cstring>
@@ -10,18 +9,23 @@
 namespace portico {
 
 std::optional<IpBytes> parse_ip(std::string_view text) {
-  const std::string s(text);
+  boost::system::error_code ec;
+  const auto ip = boost::asio::ip::make_address(std::string(text), ec);
+  // Zone indices ("fe80::1%eth0") name an interface, not an address.
+  if (ec || (ip.is_v6() && ip.to_v6().scope_id() != 0)) return std::nullopt;
+  return ip_bytes(ip);
+}
+
+IpBytes ip_bytes(const boost::asio::ip::address& address) {
+  const auto ip = unmapped(address);
   IpBytes out;
-  if (inet_pton(AF_INET, s.c_str(), out.bytes.data()) == 1) {
+  if (ip.is_v4()) {
+    const auto b = ip.to_v4().to_bytes();
+    std::memcpy(out.bytes.data(), b.data(), 4);
     out.v4 = true;
-    return out;
-  }
-  if (inet_pton(AF_INET6, s.c_str(), out.bytes.data()) != 1) return std::nullopt;
-  static constexpr std::uint8_t mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  if (std::memcmp(out.bytes.data(), mapped_prefix, 12) == 0) {
-    std::memmove(out.bytes.data(), out.bytes.data() + 12, 4);
-    std::memset(out.bytes.data() + 4, 0, 12);
-    out.v4 = true;
+  } else {
+    const auto b = ip.to_v6().to_bytes();
+    std::memcpy(out.bytes.data(), b.data(), 16);
   }
   return out;
 }

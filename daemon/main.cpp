@@ -18,6 +18,7 @@
 #include <portico/registry.hpp>
 #include <portico/version.hpp>
 
+#include "daemon/exit_codes.hpp"
 #include "daemon/log_setup.hpp"
 #include "daemon/runtime.hpp"
 
@@ -25,12 +26,10 @@ namespace po = boost::program_options;
 
 namespace {
 
-// Exit codes from sysexits(3), so that scripts and systemd can tell a usage
-// mistake from a bad config from a failure at run time.
-constexpr int exit_ok = 0;
-constexpr int exit_runtime = 1;
-constexpr int exit_usage = 64;
-constexpr int exit_config = 78;
+using portico::exit_config;
+using portico::exit_ok;
+using portico::exit_runtime;
+using portico::exit_usage;
 
 constexpr const char* default_config_path = "/etc/portico/portico.toml";
 

@@ -5,18 +5,11 @@
 
 #include <fmt/format.h>
 
+#include "daemon/exit_codes.hpp"
 #include "daemon/log_setup.hpp"
 #include "daemon/privileges.hpp"
 
 namespace portico {
-
-namespace {
-
-constexpr int exit_ok = 0;
-constexpr int exit_runtime = 1;
-constexpr int exit_config = 78;
-
-}  // namespace
 
 LoadResult ConfigSource::load(const Registry& registry) const {
   if (path.empty()) {
@@ -49,7 +42,10 @@ int Runtime::run(const Config& config) {
   }
   try {
     if (!config.daemon.log_file.empty()) log_to_file(*log_, config.daemon.log_file);
-    server_.start(config, inherited_listen_fds());
+    if (auto started = server_.start(config, inherited_listen_fds()); !started) {
+      log_->error("{}", started.error().message());
+      return exit_runtime;
+    }
     if (!config.daemon.pid_file.empty()) pid_file_ = std::make_unique<PidFile>(config.daemon.pid_file);
     // Every socket is bound (ports below 1024 included) before giving up
     // the rights that binding needed.
@@ -136,13 +132,12 @@ void Runtime::reload() {
   for (const auto& [key, changed] : start_only) {
     if (changed) log_->warn("reload: [daemon] {} applies only at start; restart porticod to change it", key);
   }
-  try {
-    const std::string summary = server_.reload(next);
+  if (auto summary = server_.reload(next); summary) {
     config_ = next;
     apply_log_level(config_);
-    log_->info("reload complete: {}", summary);
-  } catch (const std::exception& e) {
-    log_->error("reload failed: {}; still serving the previous configuration", e.what());
+    log_->info("reload complete: {}", *summary);
+  } else {
+    log_->error("reload failed: {}; still serving the previous configuration", summary.error().message());
   }
   notifier_.ready();
 }

@@ -1,13 +1,13 @@
 #include <portico/registry.hpp>
 
-#include "handlers/chargen.hpp"
-#include "handlers/daytime.hpp"
-#include "handlers/discard.hpp"
-#include "handlers/echo.hpp"
-#include "handlers/exec.hpp"
-#include "handlers/greeting.hpp"
-#include "handlers/proxy.hpp"
-#include "handlers/time.hpp"
+#include "chargen.hpp"
+#include "daytime.hpp"
+#include "discard.hpp"
+#include "echo.hpp"
+#include "exec.hpp"
+#include "greeting.hpp"
+#include "proxy.hpp"
+#include "time.hpp"
 
 namespace portico {
 

@@ -1,4 +1,4 @@
-#include "handlers/chargen.hpp"
+#include "chargen.hpp"
 
 #include <algorithm>
 #include <array>
@@ -39,6 +39,9 @@ constexpr std::array<char, cycle_size> make_cycle() {
 }
 constexpr std::array<char, cycle_size> cycle = make_cycle();
 
+// What the kernel may hold for the client: the stream goes out as fast as
+// the client reads it, not as fast as the kernel's buffers (megabytes) fill.
+constexpr std::size_t send_queue = 32 * 1024;
 // Bytes sent between yields: a client that reads as fast as we write never
 // makes a write wait, and would otherwise keep the thread from the other
 // connections.
@@ -50,6 +53,7 @@ class Chargen final : public Handler {
 
   asio::awaitable<void> serve(Connection& conn) override {
     conn.log(debug, "connection from {}", conn.peer());
+    conn.limit_send_queue(send_queue);
     std::uint64_t lines_sent = 0;
     std::uint64_t bytes_sent = 0;
     std::size_t bytes_this_turn = 0;
@@ -71,7 +75,7 @@ class Chargen final : public Handler {
       bytes_this_turn += written.bytes;
       if (bytes_this_turn >= bytes_per_turn) {
         bytes_this_turn = 0;
-        co_await asio::post(conn.socket().get_executor(), asio::use_awaitable);
+        co_await asio::post(conn.executor(), asio::use_awaitable);
       }
     }
     conn.log(debug, "sent {} lines ({} bytes), the line limit; closing the connection", lines_sent, bytes_sent);

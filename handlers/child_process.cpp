@@ -1,4 +1,4 @@
-#include "handlers/child_process.hpp"
+#include "child_process.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -13,16 +13,15 @@
 #include <cstring>
 #include <system_error>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
+
+#include <portico/io.hpp>
 
 namespace portico::handlers {
 
 namespace {
 
 namespace asio = boost::asio;
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 // Without a pidfd, how often an unfinished child is checked.
 constexpr auto poll_interval = std::chrono::milliseconds(20);

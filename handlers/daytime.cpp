@@ -1,4 +1,4 @@
-#include "handlers/daytime.hpp"
+#include "daytime.hpp"
 
 #include <array>
 #include <chrono>

@@ -1,4 +1,4 @@
-#include "handlers/discard.hpp"
+#include "discard.hpp"
 
 #include <array>
 #include <cstdint>
@@ -9,6 +9,7 @@
 #include <boost/asio/error.hpp>
 
 #include <portico/connection.hpp>
+#include <portico/io.hpp>
 
 namespace portico::handlers {
 
@@ -24,17 +25,15 @@ constexpr std::size_t scratch_size = 16 * 1024;
 // connections.
 constexpr int reads_per_wakeup = 16;
 
-bool would_block(const error_code& ec) { return ec == asio::error::would_block || ec == asio::error::try_again; }
-
 // Reads and drops what the client sent, without suspending, into a buffer
-// shared by every connection of the thread (the socket is non-blocking).
+// shared by every connection of the thread.
 // Returns eof, a read failure, or an empty code when it stopped for now;
 // `dropped` grows by the bytes read.
-error_code drain(Connection::socket_type& socket, std::uint64_t& dropped) {
+error_code drain(Connection& conn, std::uint64_t& dropped) {
   thread_local std::array<char, scratch_size> scratch;
   for (int reads = 0; reads < reads_per_wakeup; ++reads) {
     error_code ec;
-    const std::size_t n = socket.read_some(asio::buffer(scratch), ec);
+    const std::size_t n = conn.try_read(asio::buffer(scratch), ec);
     if (ec) return would_block(ec) ? error_code() : ec;
     dropped += n;
     // A short read emptied the receive queue: another would only block.
@@ -47,7 +46,7 @@ class Discard final : public Handler {
  public:
   // Nothing happens before the client sends: until then the connection
   // waits without a coroutine.
-  std::optional<Duration> waits_for_client() const override { return Duration{0}; }
+  std::optional<Duration> client_speaks_first() const override { return Duration{0}; }
 
   asio::awaitable<void> serve(Connection& conn) override {
     conn.log(debug, "connection from {}", conn.peer());
@@ -64,7 +63,7 @@ class Discard final : public Handler {
         finish("waiting to read failed", ready.ec);
         co_return;
       }
-      const error_code ec = drain(conn.socket(), dropped);
+      const error_code ec = drain(conn, dropped);
       if (ec == asio::error::eof) {
         finish("client closed its side");
         co_return;

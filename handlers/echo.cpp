@@ -1,4 +1,4 @@
-#include "handlers/echo.hpp"
+#include "echo.hpp"
 
 #include <array>
 #include <cstdint>
@@ -11,6 +11,7 @@
 #include <boost/asio/error.hpp>
 
 #include <portico/connection.hpp>
+#include <portico/io.hpp>
 
 namespace portico::handlers {
 
@@ -26,8 +27,6 @@ constexpr std::size_t scratch_size = 16 * 1024;
 // from the other connections.
 constexpr int reads_per_wakeup = 8;
 
-bool would_block(const error_code& ec) { return ec == asio::error::would_block || ec == asio::error::try_again; }
-
 // What one echo_available() pass did. `ec` is eof, a read or write failure,
 // or empty when the pass stopped because there was nothing more to do now.
 struct Pass {
@@ -39,10 +38,9 @@ struct Pass {
 // Sends what the socket takes of `data[0, n)` now; the rest is copied to
 // `rest`. Adds what went to `sent`; a failure other than a full send queue
 // is returned.
-error_code send_now(Connection::socket_type& socket, const char* data, std::size_t n, std::vector<char>& rest,
-                    std::uint64_t& sent) {
+error_code send_now(Connection& conn, const char* data, std::size_t n, std::vector<char>& rest, std::uint64_t& sent) {
   error_code ec;
-  std::size_t taken = socket.write_some(asio::buffer(data, n), ec);
+  std::size_t taken = conn.try_write(asio::buffer(data, n), ec);
   if (ec && !would_block(ec)) return ec;
   if (ec) taken = 0;
   sent += taken;
@@ -51,23 +49,23 @@ error_code send_now(Connection::socket_type& socket, const char* data, std::size
 }
 
 // Sends back what the client sent, without suspending, through a buffer
-// shared by every connection of the thread (the socket is non-blocking).
+// shared by every connection of the thread.
 // Stops when the receive queue is empty, after reads_per_wakeup full reads,
 // at EOF or an error, or when the send queue is full: the bytes it did not
 // take are copied to `rest`, the only buffer a connection ever owns, and
 // then only until they are sent.
-Pass echo_available(Connection::socket_type& socket, std::vector<char>& rest) {
+Pass echo_available(Connection& conn, std::vector<char>& rest) {
   thread_local std::array<char, scratch_size> scratch;
   Pass pass;
   for (int reads = 0; reads < reads_per_wakeup; ++reads) {
     error_code ec;
-    const std::size_t n = socket.read_some(asio::buffer(scratch), ec);
+    const std::size_t n = conn.try_read(asio::buffer(scratch), ec);
     if (ec) {
       if (!would_block(ec)) pass.ec = ec;
       return pass;
     }
     pass.received += n;
-    pass.ec = send_now(socket, scratch.data(), n, rest, pass.sent);
+    pass.ec = send_now(conn, scratch.data(), n, rest, pass.sent);
     if (pass.ec || !rest.empty()) return pass;
     // A short read emptied the receive queue: another would only block.
     if (n < scratch.size()) return pass;
@@ -84,7 +82,7 @@ class Echo final : public Handler {
  public:
   // Nothing happens before the client sends: until then the connection
   // waits without a coroutine.
-  std::optional<Duration> waits_for_client() const override { return Duration{0}; }
+  std::optional<Duration> client_speaks_first() const override { return Duration{0}; }
 
   asio::awaitable<void> serve(Connection& conn) override {
     conn.log(debug, "connection from {}", conn.peer());
@@ -114,7 +112,7 @@ class Echo final : public Handler {
                  got.ec == asio::error::eof ? error_code() : got.ec);
           co_return;
         }
-        if (const error_code ec = send_now(conn.socket(), held.get(), got.bytes, rest, sent)) {
+        if (const error_code ec = send_now(conn, held.get(), got.bytes, rest, sent)) {
           finish("write failed", ec);
           co_return;
         }
@@ -122,7 +120,7 @@ class Echo final : public Handler {
         if (rest.empty() && got.bytes < held_size) continue;
       }
       if (rest.empty()) {
-        const Pass pass = echo_available(conn.socket(), rest);
+        const Pass pass = echo_available(conn, rest);
         received += pass.received;
         sent += pass.sent;
         ended = pass.ec;

@@ -1,4 +1,4 @@
-#include "handlers/exec.hpp"
+#include "exec.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -15,19 +15,17 @@
 #include <system_error>
 #include <vector>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
 #include <portico/connection.hpp>
+#include <portico/io.hpp>
+#include <portico/log_throttle.hpp>
 
-#include "daemon/log_throttle.hpp"
-#include "handlers/child_process.hpp"
-#include "handlers/exec_command.hpp"
+#include "child_process.hpp"
+#include "exec_command.hpp"
 
 namespace portico::handlers {
 
@@ -40,7 +38,6 @@ using clock = std::chrono::steady_clock;
 using spdlog::level::debug;
 using spdlog::level::info;
 using spdlog::level::warn;
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 // How long a child has to exit after SIGTERM before SIGKILL.
 constexpr auto kill_grace = std::chrono::seconds(2);
@@ -50,11 +47,6 @@ constexpr std::size_t max_line = 1024;
 // Variables porticod sets itself; the config cannot override them.
 constexpr std::array<std::string_view, 5> ucspi_variables = {"PROTO", "TCPREMOTEIP", "TCPREMOTEPORT", "TCPLOCALIP",
                                                              "TCPLOCALPORT"};
-
-std::string ip_text(const asio::ip::address& ip) {
-  if (ip.is_v6() && ip.to_v6().is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, ip.to_v6()).to_string();
-  return ip.to_string();
-}
 
 // A stderr line as it goes into the log: control bytes escaped, so that a
 // program cannot forge log lines or send escape sequences to a terminal.
@@ -103,14 +95,10 @@ class Exec final : public Handler {
 
   asio::awaitable<void> serve(Connection& conn) override {
     if (max_instances_ > 0 && running_ >= max_instances_) {
-      std::uint64_t suppressed = 0;
-      if (full_log_.allow(suppressed)) {
-        conn.log(warn, "max_instances ({}) reached: closing the connection{}", max_instances_,
-                 suppressed ? fmt::format(" ({} more since the last report)", suppressed) : "");
-      }
+      conn.log_throttled(full_log_, warn, "max_instances ({}) reached: closing the connection", max_instances_);
       co_return;
     }
-    const auto executor = conn.socket().get_executor();
+    const auto executor = conn.executor();
     int err_pipe[2] = {-1, -1};
     if (log_stderr_ && ::pipe2(err_pipe, O_CLOEXEC) != 0) {
       conn.log(warn, "cannot start {}: pipe: {}", command_.path, std::strerror(errno));
@@ -121,7 +109,7 @@ class Exec final : public Handler {
 
     std::optional<ChildProcess> child;
     try {
-      child.emplace(executor, command_, environment(conn), conn.socket().native_handle(), err_pipe[1]);
+      child.emplace(executor, command_, environment(conn), conn.share_descriptor(), err_pipe[1]);
     } catch (const std::system_error& e) {
       conn.log(warn, "cannot start {}: {}", command_.path, e.what());
     }
@@ -238,24 +226,20 @@ class Exec final : public Handler {
 
   // Only the configured variables and the UCSPI ones: nothing of the
   // daemon's own environment reaches the program.
-  std::vector<std::string> environment(Connection& conn) const {
+  std::vector<std::string> environment(const Connection& conn) const {
     std::vector<std::string> env = base_environment_;
-    error_code ec;
-    const auto local = conn.socket().local_endpoint(ec);
-    const int family = ec ? AF_UNSPEC : local.data()->sa_family;
-    if (family != AF_INET && family != AF_INET6) {
+    const Endpoint& local = conn.local();
+    if (local.is_unix) {
       env.emplace_back("PROTO=UNIX");
       return env;
     }
-    asio::ip::tcp::endpoint local_ip;
-    std::memcpy(local_ip.data(), local.data(), std::min<std::size_t>(local.size(), local_ip.capacity()));
     env.emplace_back("PROTO=TCP");
     if (!conn.peer().is_unix) {
-      env.push_back("TCPREMOTEIP=" + ip_text(conn.peer().ip));
+      env.push_back("TCPREMOTEIP=" + conn.peer().ip.to_string());
       env.push_back("TCPREMOTEPORT=" + std::to_string(conn.peer().port));
     }
-    env.push_back("TCPLOCALIP=" + ip_text(local_ip.address()));
-    env.push_back("TCPLOCALPORT=" + std::to_string(local_ip.port()));
+    env.push_back("TCPLOCALIP=" + local.ip.to_string());
+    env.push_back("TCPLOCALPORT=" + std::to_string(local.port));
     return env;
   }
 

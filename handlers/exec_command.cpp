@@ -1,4 +1,4 @@
-#include "handlers/exec_command.hpp"
+#include "exec_command.hpp"
 
 #include <grp.h>
 #include <pwd.h>

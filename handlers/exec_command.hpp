@@ -9,7 +9,7 @@
 
 #include <portico/options.hpp>
 
-#include "handlers/child_process.hpp"
+#include "child_process.hpp"
 
 namespace portico::handlers {
 

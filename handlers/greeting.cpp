@@ -1,4 +1,4 @@
-#include "handlers/greeting.hpp"
+#include "greeting.hpp"
 
 #include <algorithm>
 #include <array>
@@ -29,7 +29,7 @@ class Greeting final : public Handler {
 
   // The answer comes after the client's request: until it arrives the
   // connection waits without a coroutine, at most read_timeout.
-  std::optional<Duration> waits_for_client() const override {
+  std::optional<Duration> client_speaks_first() const override {
     if (on_connect_) return std::nullopt;
     return read_timeout_;
   }

@@ -1,7 +1,4 @@
-#include "handlers/proxy.hpp"
-
-#include <sys/socket.h>
-#include <sys/un.h>
+#include "proxy.hpp"
 
 #include <chrono>
 #include <cstddef>
@@ -10,18 +7,20 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/as_tuple.hpp>
+#include <optional>
+
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
 #include <portico/connection.hpp>
+#include <portico/io.hpp>
+#include <portico/log_throttle.hpp>
+#include <portico/proxy_protocol.hpp>
 
-#include "daemon/proxy_protocol.hpp"
-#include "handlers/relay.hpp"
-#include "handlers/upstream.hpp"
+#include "relay.hpp"
+#include "upstream.hpp"
 
 namespace portico::handlers {
 
@@ -32,42 +31,14 @@ using namespace asio::experimental::awaitable_operators;
 using boost::system::error_code;
 using clock = std::chrono::steady_clock;
 using spdlog::level::debug;
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 enum class SendProxy { none, v1, v2 };
 
-ProxyEndpoint proxy_endpoint(const asio::ip::address& ip, std::uint16_t port) {
-  if (ip.is_v4()) return ProxyEndpoint::ipv4(ip.to_v4().to_bytes(), port);
-  const auto v6 = ip.to_v6();
-  // A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d; the upstream
-  // should see them as what they are.
-  if (v6.is_v4_mapped()) return ProxyEndpoint::ipv4(asio::ip::make_address_v4(asio::ip::v4_mapped, v6).to_bytes(), port);
-  return ProxyEndpoint::ipv6(v6.to_bytes(), port);
-}
-
-ProxyEndpoint proxy_endpoint(const Connection::socket_type::endpoint_type& endpoint) {
-  const int family = endpoint.data()->sa_family;
-  if (family == AF_INET || family == AF_INET6) {
-    asio::ip::tcp::endpoint ip;
-    std::memcpy(ip.data(), endpoint.data(), std::min<std::size_t>(endpoint.size(), ip.capacity()));
-    return proxy_endpoint(ip.address(), ip.port());
-  }
-  if (family == AF_UNIX && endpoint.size() > offsetof(sockaddr_un, sun_path)) {
-    const auto* un = reinterpret_cast<const sockaddr_un*>(endpoint.data());
-    const std::size_t room = endpoint.size() - offsetof(sockaddr_un, sun_path);
-    return ProxyEndpoint::unix_socket(std::string(un->sun_path, strnlen(un->sun_path, room)));
-  }
-  return {};
-}
-
 // The client as the connection knows it (a PROXY header the listener read
 // already replaced the peer), and the address it connected to.
-std::vector<std::uint8_t> proxy_header(Connection& conn, SendProxy version) {
-  const Peer& peer = conn.peer();
-  const ProxyEndpoint source = peer.is_unix ? ProxyEndpoint::unix_socket("") : proxy_endpoint(peer.ip, peer.port);
-  error_code ec;
-  const auto local = conn.socket().local_endpoint(ec);
-  const ProxyEndpoint destination = ec ? ProxyEndpoint{} : proxy_endpoint(local);
+std::vector<std::uint8_t> proxy_header(const Connection& conn, SendProxy version) {
+  const ProxyEndpoint source = proxy_endpoint(conn.peer());
+  const ProxyEndpoint destination = proxy_endpoint(conn.local());
   return version == SendProxy::v1 ? build_proxy_v1(source, destination) : build_proxy_v2(source, destination);
 }
 
@@ -92,48 +63,46 @@ class Proxy final : public Handler {
   }
 
   asio::awaitable<void> serve(Connection& conn) override {
-    const auto executor = conn.socket().get_executor();
-    UpstreamSocket upstream(executor);
-    // A shutdown or a reload's drain closes the client socket; this ends
-    // whatever the connection waits for on the upstream's side.
+    const auto executor = conn.executor();
+    UpstreamSocket socket(executor);
+    std::optional<Stream> upstream;
+    // A shutdown or a reload's drain closes the client; this ends whatever
+    // the connection waits for on the upstream's side.
     asio::steady_timer stop(executor, clock::time_point::max());
     bool stopped = false;
     conn.on_close([&] {
       stopped = true;
       stop.cancel();
       error_code ignored;
-      upstream.close(ignored);
+      socket.close(ignored);
+      if (upstream) upstream->close();
     });
 
-    const Upstream* reached = co_await connect(conn, upstream, stop, stopped);
+    const Upstream* reached = co_await connect(conn, socket, stop, stopped);
     if (reached == nullptr) co_return;
-    error_code ec;
-    upstream.non_blocking(true, ec);
-    if (reached->kind != Upstream::Kind::unix_path) upstream.set_option(asio::ip::tcp::no_delay(true), ec);
+    if (reached->kind != Upstream::Kind::unix_path) {
+      error_code ignored;
+      socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+    }
+    upstream.emplace(std::move(socket));
 
     if (send_proxy_ != SendProxy::none) {
       const auto header = proxy_header(conn, send_proxy_);
-      ec = co_await write_all(upstream, asio::buffer(header));
-      if (ec) {
-        conn.log(debug, "sending the PROXY header to {} failed: {}", reached->text, ec.message());
+      const IoResult sent = co_await upstream->write(asio::buffer(header));
+      if (!sent.ok()) {
+        conn.log(debug, "sending the PROXY header to {} failed: {}", reached->text, sent.ec.message());
         co_return;
       }
     }
 
     const auto started = clock::now();
-    const RelayResult result = co_await relay(conn.socket(), upstream, {conn.idle_timeout(), conn.session_deadline()});
-    // Worded as the listener words the timeouts it enforces itself.
-    if (result.idle_expired) {
-      conn.log(spdlog::level::info, "closed: timed out (idle_timeout {}, no data in either direction)",
-               format_duration(conn.idle_timeout()));
-    } else if (result.deadline_passed) {
-      conn.log(spdlog::level::info, "closed: timed out (session_timeout)");
-    }
+    const RelayResult result = co_await relay(conn, *upstream);
     if (conn.should_log(debug)) {
+      const bool failed = result.error && !stopped && result.error != asio::error::timed_out;
       const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started);
       conn.log(debug, "relayed {} bytes to {} and {} bytes back in {}ms{}{}", result.client_to_upstream,
-               reached->text, result.upstream_to_client, took.count(), result.error && !stopped ? "; " : "",
-               result.error && !stopped ? result.error.message() : "");
+               reached->text, result.upstream_to_client, took.count(), failed ? "; " : "",
+               failed ? result.error.message() : "");
     }
   }
 
@@ -157,7 +126,7 @@ class Proxy final : public Handler {
       conn.log(debug, "upstream {} failed: {}", upstream.text, why);
       failures += fmt::format("{}{} ({})", failures.empty() ? "" : ", ", upstream.text, why);
     }
-    conn.log(spdlog::level::warn, "no upstream reachable: {}", failures);
+    conn.log_throttled(unreachable_log_, spdlog::level::warn, "no upstream reachable: {}", failures);
     co_return nullptr;
   }
 
@@ -165,6 +134,7 @@ class Proxy final : public Handler {
   Duration connect_timeout_;
   SendProxy send_proxy_ = SendProxy::none;
   std::size_t next_ = 0;  // round-robin position; one io_context thread, so no atomics
+  LogThrottle unreachable_log_;
 };
 
 void validate(const Options& options, Diagnostics& errors) {

@@ -1,16 +1,13 @@
-#include "handlers/relay.hpp"
-
-#include <sys/socket.h>
+#include "relay.hpp"
 
 #include <algorithm>
 #include <cstring>
 #include <memory>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
+
+#include <portico/io.hpp>
 
 namespace portico::handlers {
 
@@ -20,7 +17,6 @@ namespace asio = boost::asio;
 using namespace asio::experimental::awaitable_operators;
 using boost::system::error_code;
 using clock = std::chrono::steady_clock;
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 // Bytes a direction moves per step. Measured through 127.0.0.1 (1 GiB each
 // way): 64 KiB gave 1.2 GiB/s at 0.64 s of CPU per GiB, 256 KiB 1.55 GiB/s at
@@ -30,29 +26,33 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // CPU, two more descriptors per direction), so bytes are copied.
 constexpr std::size_t chunk_size = 256 * 1024;
 // Chunks moved without suspending before a direction goes back through the
-// reactor, so that one fast pair of peers cannot starve other connections.
+// event loop, so that one fast pair of peers cannot starve other connections.
 constexpr unsigned chunks_per_wakeup = 4;  // 1 MiB
 // What a direction that has carried bytes reads into while it waits: a
 // request or a reply of a usual protocol.
 constexpr std::size_t held_size = 4 * 1024;
 
-bool would_block(const error_code& ec) {
-  return ec == asio::error::would_block || ec == asio::error::try_again;
-}
-
 class Relay {
  public:
-  Relay(RelaySocket& client, RelaySocket& upstream, RelayLimits limits)
-      : client_(client), upstream_(upstream), limits_(limits), last_activity_(clock::now()) {}
+  Relay(Stream& client, Stream& upstream) : client_(client), upstream_(upstream), last_activity_(clock::now()) {}
 
   asio::awaitable<RelayResult> run() {
+    // The client's idle timeout counts silence in both directions, so the
+    // relay watches it (and the deadline) itself: a direction that is
+    // quiet while the other streams must not end the connection.
+    const Duration idle = client_.idle_timeout();
+    const auto deadline = client_.deadline();
+    client_.set_idle_timeout(Duration(0));
+    client_.set_deadline(clock::time_point::max());
     auto both = pump(client_, upstream_, result_.client_to_upstream) &&
                 pump(upstream_, client_, result_.upstream_to_client);
-    if (limits_.idle.count() > 0 || limits_.deadline != clock::time_point::max()) {
-      co_await (std::move(both) || watchdog());
+    if (idle.count() > 0 || deadline != clock::time_point::max()) {
+      co_await (std::move(both) || watchdog(idle, deadline));
     } else {
       co_await std::move(both);
     }
+    client_.set_idle_timeout(idle);
+    client_.set_deadline(deadline);
     co_return result_;
   }
 
@@ -63,11 +63,11 @@ class Relay {
   // of this direction's own, allocated the first time it is needed.
   //
   // Once bytes have gone this way, the direction waits for the next ones
-  // with a read by the reactor into a small buffer of its own, rather than
-  // with a wait for readiness (which costs an epoll_ctl per wait) and a read
-  // after it: a request or a reply then takes one recv and one send. A
+  // with a read by the event loop into a small buffer of its own, rather
+  // than with a wait for readiness (which costs an epoll_ctl per wait) and a
+  // read after it: a request or a reply then takes one recv and one send. A
   // direction nothing went through yet holds no buffer.
-  asio::awaitable<void> pump(RelaySocket& from, RelaySocket& to, std::uint64_t& moved) {
+  asio::awaitable<void> pump(Stream& from, Stream& to, std::uint64_t& moved) {
     // On the heap, allocated by the first relay: a thread_local array would
     // add its size to every thread's static TLS block.
     thread_local const std::unique_ptr<char[]> scratch_memory = std::make_unique<char[]>(chunk_size);
@@ -78,17 +78,18 @@ class Relay {
     for (unsigned chunks = 1;; ++chunks) {
       asio::const_buffer data;
       if (drained && held) {
-        auto [ec, n] = co_await from.async_read_some(asio::buffer(held.get(), held_size), use_tuple);
-        if (ec == asio::error::eof) co_return end_of_stream(to);
-        if (ec) co_return fail(ec, &to);
-        data = asio::buffer(held.get(), n);
-        drained = n < held_size;
+        const IoResult got = co_await from.receive(asio::buffer(held.get(), held_size));
+        if (got.ec == asio::error::eof) co_return end_of_stream(to);
+        if (!got.ok()) co_return fail(got.ec, &to);
+        data = asio::buffer(held.get(), got.bytes);
+        drained = got.bytes < held_size;
       } else {
         if (drained || chunks % chunks_per_wakeup == 0) {
-          if (!co_await wait(from, RelaySocket::wait_read)) co_return;
+          const IoResult ready = co_await from.wait_readable();
+          if (!ready.ok()) co_return fail(ready.ec);
         }
         error_code ec;
-        const std::size_t n = from.read_some(scratch, ec);
+        const std::size_t n = from.try_read(scratch, ec);
         if (would_block(ec)) {
           drained = true;
           continue;
@@ -101,7 +102,7 @@ class Relay {
       }
       touch();
       error_code ec;
-      std::size_t written = to.write_some(data, ec);
+      std::size_t written = to.try_write(data, ec);
       if (ec && !would_block(ec)) co_return fail(ec);
       if (ec) written = 0;
       moved += written;
@@ -110,8 +111,9 @@ class Relay {
       std::memcpy(spill.get(), static_cast<const char*>(data.data()) + written, data.size() - written);
       asio::const_buffer rest(spill.get(), data.size() - written);
       while (rest.size() > 0) {
-        if (!co_await wait(to, RelaySocket::wait_write)) co_return;
-        written = to.write_some(rest, ec);
+        const IoResult ready = co_await to.wait_writable();
+        if (!ready.ok()) co_return fail(ready.ec);
+        written = to.try_write(rest, ec);
         if (ec && !would_block(ec)) co_return fail(ec);
         if (ec) continue;
         rest += written;
@@ -121,52 +123,39 @@ class Relay {
     }
   }
 
-  // Waits for readiness; false when the relay is over (the wait failed or
-  // was cancelled, which then counts as the relay's error).
-  asio::awaitable<bool> wait(RelaySocket& socket, RelaySocket::wait_type type) {
-    auto [ec] = co_await socket.async_wait(type, use_tuple);
-    if (ec) fail(ec);
-    co_return !ec;
-  }
-
   // A side said it will send no more: tell the other side the same, and let
   // the opposite direction go on.
-  void end_of_stream(RelaySocket& to) {
-    error_code ignored;
-    to.shutdown(RelaySocket::shutdown_send, ignored);
-  }
+  void end_of_stream(Stream& to) { to.shutdown_send(); }
 
   // Ends both directions. A reset read from one side is passed on as a reset
   // of `peer` (when its close comes) rather than an orderly close.
-  void fail(const error_code& ec, RelaySocket* peer = nullptr) {
+  void fail(const error_code& ec, Stream* peer = nullptr) {
     if (stopping_) return;
     result_.error = ec;
-    if (peer != nullptr && ec == asio::error::connection_reset) {
-      error_code ignored;
-      peer->set_option(asio::socket_base::linger(true, 0), ignored);
-    }
+    if (peer != nullptr && ec == asio::error::connection_reset) peer->reset_on_close();
     stop();
   }
 
   void stop() {
     stopping_ = true;
-    error_code ignored;
-    client_.cancel(ignored);
-    upstream_.cancel(ignored);
+    client_.cancel();
+    upstream_.cancel();
   }
 
   void touch() { last_activity_ = clock::now(); }
 
   // Wakes at the earliest limit and compares with the last activity then,
   // rather than re-arming a timer for every chunk.
-  asio::awaitable<void> watchdog() {
-    asio::steady_timer timer(co_await asio::this_coro::executor);
+  asio::awaitable<void> watchdog(Duration idle, clock::time_point deadline) {
+    asio::steady_timer timer(client_.executor());
     for (;;) {
-      const bool idle = limits_.idle.count() > 0 && last_activity_ + limits_.idle < limits_.deadline;
-      const auto due = idle ? last_activity_ + limits_.idle : limits_.deadline;
+      const bool idle_first = idle.count() > 0 && last_activity_ + idle < deadline;
+      const auto due = idle_first ? last_activity_ + idle : deadline;
       if (clock::now() >= due) {
-        (idle ? result_.idle_expired : result_.deadline_passed) = true;
-        stop();
+        result_.error = asio::error::timed_out;
+        stopping_ = true;
+        client_.expire(idle_first ? Stream::Deadline::idle : Stream::Deadline::session);
+        upstream_.cancel();
         co_return;
       }
       timer.expires_at(due);
@@ -175,9 +164,8 @@ class Relay {
     }
   }
 
-  RelaySocket& client_;
-  RelaySocket& upstream_;
-  RelayLimits limits_;
+  Stream& client_;
+  Stream& upstream_;
   clock::time_point last_activity_;
   RelayResult result_;
   bool stopping_ = false;
@@ -185,24 +173,9 @@ class Relay {
 
 }  // namespace
 
-asio::awaitable<RelayResult> relay(RelaySocket& client, RelaySocket& upstream, RelayLimits limits) {
-  Relay r(client, upstream, limits);
+asio::awaitable<RelayResult> relay(Stream& client, Stream& upstream) {
+  Relay r(client, upstream);
   co_return co_await r.run();
-}
-
-asio::awaitable<error_code> write_all(RelaySocket& socket, asio::const_buffer data) {
-  while (data.size() > 0) {
-    error_code ec;
-    const std::size_t n = socket.write_some(data, ec);
-    if (!ec) {
-      data += n;
-      continue;
-    }
-    if (!would_block(ec)) co_return ec;
-    auto [wait_ec] = co_await socket.async_wait(RelaySocket::wait_write, use_tuple);
-    if (wait_ec) co_return wait_ec;
-  }
-  co_return error_code{};
 }
 
 }  // namespace portico::handlers

@@ -1,4 +1,4 @@
-#include "handlers/time.hpp"
+#include "time.hpp"
 
 #include <array>
 #include <chrono>

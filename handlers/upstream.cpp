@@ -1,19 +1,18 @@
-#include "handlers/upstream.hpp"
+#include "upstream.hpp"
 
 #include <chrono>
 #include <memory>
 #include <vector>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
 #include <portico/address.hpp>
+#include <portico/io.hpp>
 
 namespace portico::handlers {
 
@@ -24,7 +23,6 @@ using namespace asio::experimental::awaitable_operators;
 using boost::system::error_code;
 using clock = std::chrono::steady_clock;
 using tcp = asio::ip::tcp;
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 // RFC 1123 names, plus '_' which container and service names use in
 // practice. Only the syntax: whether it resolves is a question for run time.

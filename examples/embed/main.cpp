@@ -156,10 +156,11 @@ int main(int argc, char** argv) {
   // lets Asio skip the locking it would need for several.
   asio::io_context io(1);
   portico::Server server(io, registry, log);
-  try {
-    server.start(config);
-  } catch (const portico::StartError& e) {
-    log->error("{}", e.what());
+  // Fallible calls return a portico::Result: the value, or an Error whose
+  // message names what failed (here: the listener, its address, the OS
+  // error).
+  if (auto started = server.start(config); !started) {
+    log->error("{}", started.error().message());
     return 1;
   }
   for (const auto& listener : server.listeners()) {

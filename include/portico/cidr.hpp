@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include <boost/asio/ip/address.hpp>
+
 namespace portico {
 
 // An IP address as 16 bytes: IPv4 addresses, and IPv4-mapped IPv6 addresses
@@ -28,6 +30,8 @@ struct Cidr {
 std::optional<Cidr> parse_cidr(std::string_view text, std::string& error);
 // Parses a numeric IPv4 or IPv6 address, unmapping IPv4-mapped ones.
 std::optional<IpBytes> parse_ip(std::string_view text);
+// The bytes of `ip`, unmapping an IPv4-mapped one.
+IpBytes ip_bytes(const boost::asio::ip::address& ip);
 // `ip` with all but the first `prefix` bits cleared.
 IpBytes mask(const IpBytes& ip, unsigned prefix);
 

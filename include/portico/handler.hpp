@@ -36,8 +36,8 @@ class Handler {
   // up; Connection::accepted_at() tells how long that took. A value also
   // turns the listener's defer_accept "auto" on: the kernel itself holds a
   // connection until its first bytes come, for up to a second. The default,
-  // std::nullopt, starts serve() at once.
-  virtual std::optional<Duration> waits_for_client() const { return std::nullopt; }
+  // std::nullopt (the server speaks first), starts serve() at once.
+  virtual std::optional<Duration> client_speaks_first() const { return std::nullopt; }
 };
 
 // Reports handler-specific mistakes beyond what the option schema checks

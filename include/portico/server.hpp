@@ -4,7 +4,6 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -13,15 +12,9 @@
 
 #include <portico/config.hpp>
 #include <portico/registry.hpp>
+#include <portico/result.hpp>
 
 namespace portico {
-
-// Thrown by Server::start when a listener cannot be set up; the message names
-// the listener, the address and the OS error.
-class StartError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 // Owns the listeners and their connections. All members must be called on
 // the io_context's thread (or before it runs). The registry and logger must
@@ -35,18 +28,20 @@ class Server {
 
   // Builds every listener's handler and binds every listener; only when all
   // succeeded does it start accepting. On failure nothing stays open and
-  // StartError is thrown. `inherited_fds` are listening sockets passed by
-  // systemd (socket activation): one whose address matches a listener is
-  // used instead of binding; the others are logged and closed.
-  void start(const Config& config, const std::vector<int>& inherited_fds = {});
+  // the error names the listener, the address and the OS error.
+  // `inherited_fds` are listening sockets passed by systemd (socket
+  // activation): one whose address matches a listener is used instead of
+  // binding; the others are logged and closed.
+  Result<void> start(const Config& config, const std::vector<int>& inherited_fds = {});
 
   // Applies a new configuration: a listener whose address is unchanged keeps
   // its socket and serves new connections with the new options (open ones
-  // finish with the old handler); removed listeners stop accepting and their
-  // connections drain for up to the new shutdown_timeout; new listeners
-  // open. If a handler cannot be built or a new listener cannot bind,
-  // nothing changes and StartError is thrown. Returns a one-line summary.
-  std::string reload(const Config& config);
+  // finish with the old handler); removed listeners stop accepting (after
+  // taking the clients the kernel holds for them) and their connections
+  // drain for up to the new shutdown_timeout; new listeners open. If a
+  // handler cannot be built or a new listener cannot bind, nothing changes
+  // and the error says why. Returns a one-line summary.
+  Result<std::string> reload(const Config& config);
 
   struct ListenerInfo {
     std::string name;
@@ -60,9 +55,10 @@ class Server {
   // systemd's STATUS=.
   std::string status() const;
 
-  // Stops accepting at once, lets connections finish for up to `grace`, then
-  // closes the rest, and calls `done` when none remain. Calling it again
-  // closes the remaining connections at once.
+  // Stops accepting new clients (the ones the kernel already holds are
+  // still taken and served), lets connections finish for up to `grace`,
+  // then closes the rest, and calls `done` when none remain. Calling it
+  // again closes everything at once.
   void shutdown(Duration grace, std::function<void()> done);
 
  private:

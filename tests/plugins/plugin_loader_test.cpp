@@ -11,9 +11,10 @@
 #include <portico/version.hpp>
 
 #include "support/daemon.hpp"
-#include "support/running_server.hpp"
+#include <portico/testing.hpp>
 
 using namespace portico::test;
+using portico::testing::RunningServer;
 using Catch::Matchers::Contains;
 using Catch::Matchers::StartsWith;
 

@@ -1,5 +1,5 @@
 // What a handler written against the library can rely on from Connection and
-// from Handler::waits_for_client(), seen from real clients on 127.0.0.1.
+// from Handler::client_speaks_first(), seen from real clients on 127.0.0.1.
 
 #include <chrono>
 #include <memory>
@@ -15,11 +15,12 @@
 #include <portico/connection.hpp>
 #include <portico/handler.hpp>
 #include <portico/registry.hpp>
+#include <portico/testing.hpp>
 
 #include "support/daemon.hpp"
-#include "support/running_server.hpp"
 
 using namespace portico::test;
+using portico::testing::RunningServer;
 using namespace std::chrono_literals;
 
 namespace {
@@ -35,7 +36,7 @@ class Mirror final : public portico::Handler {
   asio::awaitable<void> serve(portico::Connection& conn) override {
     thread_local char shared[64];
     if (!(co_await conn.wait_readable()).ok()) co_return;
-    co_await asio::post(conn.socket().get_executor(), asio::use_awaitable);
+    co_await asio::post(conn.executor(), asio::use_awaitable);
     const portico::IoResult read = co_await conn.read_some(asio::buffer(shared));
     if (!read.ok()) co_return;
     const std::string got(shared, read.bytes);
@@ -47,7 +48,7 @@ class Mirror final : public portico::Handler {
 class Starter final : public portico::Handler {
  public:
   explicit Starter(std::optional<portico::Duration> wait) : wait_(wait) {}
-  std::optional<portico::Duration> waits_for_client() const override { return wait_; }
+  std::optional<portico::Duration> client_speaks_first() const override { return wait_; }
   asio::awaitable<void> serve(portico::Connection& conn) override {
     co_await conn.write(asio::buffer(std::string_view("started\n")));
   }
@@ -97,7 +98,7 @@ TEST_CASE("a handler that waits for its client starts when the client sends", "[
     Client client(server.port());
     CHECK(client.read_exactly(8, 5s) == "started\n");
   }
-  SECTION("with waits_for_client() it starts only once bytes arrive") {
+  SECTION("with client_speaks_first() it starts only once bytes arrive") {
     RunningServer server(registry, config_for(registry, "waits"));
     Client client(server.port());
     CHECK(client.read_exactly(8, 300ms).empty());

@@ -1,4 +1,4 @@
-#include "daemon/listen_socket.hpp"
+#include "core/listen_socket.hpp"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -15,7 +15,6 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <fmt/format.h>
 
-#include <portico/server.hpp>
 
 namespace portico {
 
@@ -29,27 +28,41 @@ asio::generic::stream_protocol::endpoint endpoint_of(const Address& address) {
   return asio::ip::tcp::endpoint(asio::ip::make_address(address.host), address.port);
 }
 
-[[noreturn]] void fail(Acceptor& acceptor, const ListenerConfig& config, std::string_view step, const std::string& why) {
+Error describe(const ListenerConfig& config, std::string_view step, const std::string& why) {
+  return portico::fail("listener \"{}\": cannot {} {}: {}", config.name, step, config.address.to_string(), why);
+}
+
+// For a socket being set up: closes it, so that nothing stays open.
+Error fail(Acceptor& acceptor, const ListenerConfig& config, std::string_view step, const std::string& why) {
   error_code ignored;
   acceptor.close(ignored);
-  throw StartError(fmt::format("listener \"{}\": cannot {} {}: {}", config.name, step, config.address.to_string(), why));
+  return describe(config, step, why);
+}
+
+Result<void> close_on_error(Acceptor& acceptor, Result<void> result) {
+  if (!result) {
+    error_code ignored;
+    acceptor.close(ignored);
+  }
+  return result;
 }
 
 // A socket file left behind by a process that died is replaced; one that a
 // live process still listens on, or a file that is not a socket, is not.
-void clear_stale_unix_socket(Acceptor& acceptor, const ListenerConfig& config) {
+Result<void> clear_stale_unix_socket(Acceptor& acceptor, const ListenerConfig& config) {
   const std::string& path = config.address.path;
   struct stat st {};
-  if (lstat(path.c_str(), &st) != 0) return;
-  if (!S_ISSOCK(st.st_mode)) fail(acceptor, config, "bind to", "the path exists and is not a socket");
+  if (lstat(path.c_str(), &st) != 0) return {};
+  if (!S_ISSOCK(st.st_mode)) return fail(acceptor, config, "bind to", "the path exists and is not a socket");
   asio::io_context probe_io;
   asio::local::stream_protocol::socket probe(probe_io);
   error_code ec;
   probe.connect(asio::local::stream_protocol::endpoint(path), ec);
-  if (!ec) fail(acceptor, config, "bind to", "another process is listening on it");
+  if (!ec) return fail(acceptor, config, "bind to", "another process is listening on it");
   if (ec == asio::error::connection_refused) {
     ::unlink(path.c_str());
   }
+  return {};
 }
 
 }  // namespace
@@ -60,61 +73,64 @@ std::chrono::seconds defer_accept_of(const ListenerConfig& config, bool client_f
   return std::chrono::seconds(client_first ? 1 : 0);
 }
 
-void apply_listen_options(Acceptor& acceptor, const ListenerConfig& config, std::chrono::seconds defer_accept) {
+Result<void> apply_listen_options(Acceptor& acceptor, const ListenerConfig& config, std::chrono::seconds defer_accept) {
   error_code ec;
   if (config.address.is_ip()) {
     acceptor.set_option(asio::ip::tcp::no_delay(config.nodelay), ec);
-    if (ec) fail(acceptor, config, "set TCP_NODELAY on", ec.message());
+    if (ec) return describe(config, "set TCP_NODELAY on", ec.message());
     acceptor.set_option(asio::socket_base::keep_alive(config.keepalive), ec);
-    if (ec) fail(acceptor, config, "set SO_KEEPALIVE on", ec.message());
+    if (ec) return describe(config, "set SO_KEEPALIVE on", ec.message());
     // Set every time, zero included, so that a reload can turn it off.
     const int seconds = static_cast<int>(defer_accept.count());
     if (setsockopt(acceptor.native_handle(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds, sizeof seconds) != 0) {
-      fail(acceptor, config, "set TCP_DEFER_ACCEPT on", std::strerror(errno));
+      return describe(config, "set TCP_DEFER_ACCEPT on", std::strerror(errno));
     }
   }
   acceptor.listen(config.backlog, ec);
-  if (ec) fail(acceptor, config, "listen on", ec.message());
+  if (ec) return describe(config, "listen on", ec.message());
+  return {};
 }
 
-void bind_listen_socket(Acceptor& acceptor, const ListenerConfig& config, std::chrono::seconds defer_accept) {
+Result<void> bind_listen_socket(Acceptor& acceptor, const ListenerConfig& config, std::chrono::seconds defer_accept) {
   const auto endpoint = endpoint_of(config.address);
   error_code ec;
   acceptor.open(endpoint.protocol(), ec);
-  if (ec) fail(acceptor, config, "open a socket for", ec.message());
+  if (ec) return fail(acceptor, config, "open a socket for", ec.message());
   if (config.address.is_ip()) {
     // Restarting must not wait for the previous run's TIME_WAIT sockets.
     acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-    if (ec) fail(acceptor, config, "set SO_REUSEADDR on", ec.message());
+    if (ec) return fail(acceptor, config, "set SO_REUSEADDR on", ec.message());
     if (config.reuse_port) {
       const int on = 1;
       if (setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
-        fail(acceptor, config, "set SO_REUSEPORT on", std::strerror(errno));
+        return fail(acceptor, config, "set SO_REUSEPORT on", std::strerror(errno));
       }
     }
     if (config.address.kind == Address::Kind::ipv6) {
       acceptor.set_option(asio::ip::v6_only(config.v6only), ec);
-      if (ec) fail(acceptor, config, "set IPV6_V6ONLY on", ec.message());
+      if (ec) return fail(acceptor, config, "set IPV6_V6ONLY on", ec.message());
     }
-  } else {
-    clear_stale_unix_socket(acceptor, config);
+  } else if (auto cleared = clear_stale_unix_socket(acceptor, config); !cleared) {
+    return cleared;
   }
   acceptor.bind(endpoint, ec);
-  if (ec) fail(acceptor, config, "bind to", ec.message());
+  if (ec) return fail(acceptor, config, "bind to", ec.message());
   if (config.socket_mode && ::chmod(config.address.path.c_str(), *config.socket_mode) != 0) {
     const std::string why = std::strerror(errno);
     ::unlink(config.address.path.c_str());
-    fail(acceptor, config, "set the mode of", why);
+    return fail(acceptor, config, "set the mode of", why);
   }
-  apply_listen_options(acceptor, config, defer_accept);
+  auto applied = close_on_error(acceptor, apply_listen_options(acceptor, config, defer_accept));
+  if (!applied && !config.address.is_ip()) ::unlink(config.address.path.c_str());
+  return applied;
 }
 
-void adopt_listen_socket(Acceptor& acceptor, const ListenerConfig& config, int fd, std::chrono::seconds defer_accept) {
+Result<void> adopt_listen_socket(Acceptor& acceptor, const ListenerConfig& config, int fd, std::chrono::seconds defer_accept) {
   const auto endpoint = endpoint_of(config.address);
   error_code ec;
   acceptor.assign(endpoint.protocol(), fd, ec);
-  if (ec) fail(acceptor, config, "take over the inherited socket for", ec.message());
-  apply_listen_options(acceptor, config, defer_accept);
+  if (ec) return fail(acceptor, config, "take over the inherited socket for", ec.message());
+  return close_on_error(acceptor, apply_listen_options(acceptor, config, defer_accept));
 }
 
 std::string bound_address(const Acceptor& acceptor, const ListenerConfig& config) {

@@ -6,7 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
 
-#include "daemon/listener.hpp"
+#include "core/listener.hpp"
 
 namespace portico {
 
@@ -18,45 +18,48 @@ struct Server::Impl {
       : io(io), registry(registry), logger(std::move(logger)), counters(std::make_shared<ServerCounters>()),
         grace_timer(io) {}
 
-  void on_connection_end() {
+  // A connection ended, or a listener finished taking its queue.
+  void on_change() {
     // A server-wide cap frees a slot for every listener, not only the one
     // whose connection ended.
     if (counters->max_connections != 0) {
       for (auto& listener : listeners) listener->resume();
     }
-    std::erase_if(retired, [](const ListenerPtr& l) { return l->active() == 0; });
-    if (!draining || counters->connections != 0 || !done) return;
+    std::erase_if(retired, [](const ListenerPtr& l) { return l->active() == 0 && !l->accepting(); });
+    if (!draining || counters->connections != 0 || counters->draining_listeners != 0 || !done) return;
     grace_timer.cancel();
     // Run `done` outside the connection's coroutine that noticed the end.
     asio::post(io, std::exchange(done, nullptr));
   }
 
   void close_all() {
-    for (auto& listener : listeners) listener->close_connections();
-    for (auto& listener : retired) listener->close_connections();
+    for (auto* group : {&listeners, &retired}) {
+      for (auto& listener : *group) {
+        listener->stop();
+        listener->close_connections();
+      }
+    }
   }
 
-  boost::intrusive_ptr<Service> make_service(const ListenerConfig& config) {
+  Result<ServicePtr> make_service(const ListenerConfig& config) {
     const HandlerType* type = registry.find(config.handler);
-    if (type == nullptr) {
-      throw StartError(fmt::format("listener \"{}\": unknown handler type \"{}\"", config.name, config.handler));
-    }
+    if (type == nullptr) return fail("listener \"{}\": unknown handler type \"{}\"", config.name, config.handler);
     try {
-      return new Service(config, type->create(config.options));
+      return ServicePtr(new Service(config, type->create(config.options)));
     } catch (const std::exception& e) {
-      throw StartError(
-          fmt::format("listener \"{}\": cannot create handler \"{}\": {}", config.name, config.handler, e.what()));
+      return fail("listener \"{}\": cannot create handler \"{}\": {}", config.name, config.handler, e.what());
     }
   }
 
-  // Stops a listener that a reload removed; its connections may finish
-  // until `grace` has passed.
+  // Stops a listener that a reload removed: it takes what the kernel holds
+  // for it, then its connections may finish until `grace` has passed.
   void retire(ListenerPtr listener, Duration grace) {
-    listener->stop();
-    if (listener->active() == 0) return;
+    listener->stop_gracefully(grace);
     auto timer = std::make_shared<asio::steady_timer>(io, grace);
     timer->async_wait([timer, listener, log = logger](boost::system::error_code ec) {
-      if (ec || listener->active() == 0) return;
+      if (ec) return;
+      listener->stop();
+      if (listener->active() == 0) return;
       log->warn("listener \"{}\": closing {} connection(s) still open after the shutdown timeout",
                 listener->config().name, listener->active());
       listener->close_connections();
@@ -77,20 +80,21 @@ struct Server::Impl {
 
 Server::Server(asio::io_context& io, const Registry& registry, std::shared_ptr<spdlog::logger> logger)
     : impl_(std::make_unique<Impl>(io, registry, std::move(logger))) {
-  impl_->counters->on_connection_end = [impl = impl_.get()] { impl->on_connection_end(); };
+  impl_->counters->on_change = [impl = impl_.get()] { impl->on_change(); };
 }
 
 Server::~Server() {
-  impl_->counters->on_connection_end = nullptr;
-  for (auto& listener : impl_->listeners) listener->stop();
+  impl_->counters->on_change = nullptr;
   impl_->close_all();
 }
 
-void Server::start(const Config& config, const std::vector<int>& inherited_fds) {
+Result<void> Server::start(const Config& config, const std::vector<int>& inherited_fds) {
   std::vector<ListenerPtr> opened;
   std::vector<bool> used(inherited_fds.size(), false);
   for (const auto& listener_config : config.listeners) {
-    opened.emplace_back(new Listener(impl_->io, impl_->make_service(listener_config), impl_->logger, impl_->counters));
+    auto service = impl_->make_service(listener_config);
+    if (!service) return service.error();
+    opened.emplace_back(new Listener(impl_->io, *service, impl_->logger, impl_->counters));
     std::optional<int> inherited;
     for (std::size_t i = 0; i < inherited_fds.size(); ++i) {
       if (!used[i] && socket_matches(inherited_fds[i], listener_config.address)) {
@@ -99,8 +103,8 @@ void Server::start(const Config& config, const std::vector<int>& inherited_fds) 
         break;
       }
     }
-    // On a throw, `opened` closes every socket bound so far.
-    opened.back()->bind(inherited);
+    // On a failure, `opened` closes every socket bound so far.
+    if (auto bound = opened.back()->bind(inherited); !bound) return bound;
     if (inherited) {
       impl_->logger->info("listener \"{}\": using the socket passed by systemd (fd {})", listener_config.name,
                           *inherited);
@@ -116,11 +120,12 @@ void Server::start(const Config& config, const std::vector<int>& inherited_fds) 
     listener->start();
     impl_->listeners.push_back(std::move(listener));
   }
+  return {};
 }
 
-std::string Server::reload(const Config& config) {
+Result<std::string> Server::reload(const Config& config) {
   struct Plan {
-    boost::intrusive_ptr<Service> service;
+    ServicePtr service;
     ListenerPtr existing;
     ListenerPtr fresh;
   };
@@ -129,7 +134,9 @@ std::string Server::reload(const Config& config) {
   // Build and bind everything new first: any failure here leaves the
   // running configuration untouched (the new sockets close with `plans`).
   for (const auto& listener_config : config.listeners) {
-    Plan plan{impl_->make_service(listener_config), nullptr, nullptr};
+    auto service = impl_->make_service(listener_config);
+    if (!service) return service.error();
+    Plan plan{*service, nullptr, nullptr};
     for (std::size_t i = 0; i < impl_->listeners.size(); ++i) {
       if (!kept[i] && impl_->listeners[i]->config().address == listener_config.address) {
         kept[i] = true;
@@ -139,7 +146,7 @@ std::string Server::reload(const Config& config) {
     }
     if (!plan.existing) {
       plan.fresh = new Listener(impl_->io, plan.service, impl_->logger, impl_->counters);
-      plan.fresh->bind();
+      if (auto bound = plan.fresh->bind(); !bound) return bound.error();
     }
     plans.push_back(std::move(plan));
   }
@@ -165,7 +172,11 @@ std::string Server::reload(const Config& config) {
                             "restart porticod to change them",
                             plan.service->config.name);
       }
-      plan.existing->update(plan.service);
+      const std::string name = plan.service->config.name;
+      if (auto updated = plan.existing->update(plan.service); !updated) {
+        // The socket keeps serving with its previous options.
+        impl_->logger->error("{}; listener \"{}\" keeps its previous settings", updated.error().message(), name);
+      }
       next.push_back(plan.existing);
     } else {
       plan.fresh->start();
@@ -212,18 +223,19 @@ void Server::shutdown(Duration grace, std::function<void()> done) {
   }
   impl_->draining = true;
   impl_->done = std::move(done);
-  for (auto& listener : impl_->listeners) listener->stop();
-  if (impl_->counters->connections == 0) {
-    impl_->on_connection_end();
-    return;
-  }
+  for (auto& listener : impl_->listeners) listener->stop_gracefully(grace);
   impl_->grace_timer.expires_after(grace);
   impl_->grace_timer.async_wait([impl = impl_.get()](boost::system::error_code ec) {
     if (ec) return;
+    for (auto* group : {&impl->listeners, &impl->retired}) {
+      for (auto& listener : *group) listener->stop();
+    }
+    if (impl->counters->connections == 0) return;
     impl->logger->warn("closing {} connection(s) still open after the shutdown timeout",
                        impl->counters->connections);
     impl->close_all();
   });
+  impl_->on_change();
 }
 
 }  // namespace portico

@@ -1,24 +1,9 @@
-#include "daemon/admission.hpp"
+#include "core/admission.hpp"
 
 #include <algorithm>
 #include <cstring>
 
 namespace portico {
-
-IpBytes to_ip_bytes(const boost::asio::ip::address& ip) {
-  IpBytes out;
-  if (ip.is_v4()) {
-    const auto b = ip.to_v4().to_bytes();
-    std::memcpy(out.bytes.data(), b.data(), 4);
-    out.v4 = true;
-    return out;
-  }
-  const auto v6 = ip.to_v6();
-  if (v6.is_v4_mapped()) return to_ip_bytes(boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, v6));
-  const auto b = v6.to_bytes();
-  std::memcpy(out.bytes.data(), b.data(), 16);
-  return out;
-}
 
 AccessVerdict check_access(const ListenerConfig& config, const IpBytes& ip) {
   for (const auto& rule : config.deny) {

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "daemon/proxy_protocol.hpp"
+#include <portico/proxy_protocol.hpp>
 
 using portico::build_proxy_v1;
 using portico::build_proxy_v2;

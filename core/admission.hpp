@@ -10,14 +10,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include <boost/asio/ip/address.hpp>
-
 #include <portico/cidr.hpp>
 #include <portico/config.hpp>
 
 namespace portico {
-
-IpBytes to_ip_bytes(const boost::asio::ip::address& ip);
 
 // The rule that refuses `ip`, or nullptr when it is allowed: deny wins; a
 // non-empty allow list refuses whatever it does not contain.

@@ -1,4 +1,4 @@
-#include "daemon/proxy_protocol.hpp"
+#include <portico/proxy_protocol.hpp>
 
 #include <arpa/inet.h>
 #include <sys/socket.h>
@@ -274,6 +274,37 @@ std::string ProxyEndpoint::to_string() const {
     case Family::unspecified: break;
   }
   return "unknown";
+}
+
+ProxyEndpoint proxy_endpoint(const Endpoint& endpoint) {
+  if (endpoint.is_unix) return ProxyEndpoint::unix_socket(endpoint.path);
+  if (endpoint.ip.is_v4()) return ProxyEndpoint::ipv4(endpoint.ip.to_v4().to_bytes(), endpoint.port);
+  return ProxyEndpoint::ipv6(endpoint.ip.to_v6().to_bytes(), endpoint.port);
+}
+
+std::optional<Endpoint> endpoint_of(const ProxyEndpoint& endpoint) {
+  Endpoint out;
+  switch (endpoint.family) {
+    case Family::unspecified: return std::nullopt;
+    case Family::ipv4: {
+      boost::asio::ip::address_v4::bytes_type bytes;
+      std::memcpy(bytes.data(), endpoint.ip.data(), 4);
+      out.ip = boost::asio::ip::address_v4(bytes);
+      break;
+    }
+    case Family::ipv6: {
+      boost::asio::ip::address_v6::bytes_type bytes;
+      std::memcpy(bytes.data(), endpoint.ip.data(), 16);
+      out.ip = unmapped(boost::asio::ip::address_v6(bytes));
+      break;
+    }
+    case Family::unix_path:
+      out.is_unix = true;
+      out.path = endpoint.path;
+      break;
+  }
+  out.port = endpoint.port;
+  return out;
 }
 
 ProxyParseResult parse_proxy_header(std::span<const std::uint8_t> data) {

@@ -2,15 +2,20 @@
 // The PROXY protocol (HAProxy's, versions 1 and 2): the header a proxy sends
 // before the client's bytes so that the server learns who the client is.
 // Building it (the proxy handler's side) and parsing it incrementally (a
-// listener's side). Pure functions on bytes: no sockets, no Asio, no
-// allocation beyond the results.
+// listener's side). Pure functions on bytes: no sockets, no I/O, no
+// allocation beyond the results. Listeners with proxy_protocol = true read
+// the header themselves; a handler that relays to a server expecting one
+// builds it here.
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
+#include <optional>
 #include <vector>
+
+#include <portico/endpoint.hpp>
 
 namespace portico {
 
@@ -72,6 +77,11 @@ struct ProxyParseResult {
   ProxyHeader header;
   std::string error;
 };
+
+// An endpoint as a header carries it (an unnamed Unix socket as a Unix
+// endpoint with an empty path), and back: nullopt for an unspecified one.
+ProxyEndpoint proxy_endpoint(const Endpoint& endpoint);
+std::optional<Endpoint> endpoint_of(const ProxyEndpoint& endpoint);
 
 // Parses a v1 or v2 header at the start of `data` (everything received so
 // far). Call again with the longer buffer after need_more; bytes after the

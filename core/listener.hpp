@@ -1,0 +1,162 @@
+#pragma once
+// One listening socket and the connections it accepted. Internal to the
+// server.
+//
+// A new connection passes named stages, each of which may refuse it:
+//
+//   accept     accept4() in batches; waits while at a connection cap
+//   admit      rate, capacity, then (without a PROXY header) allow/deny and
+//              max_per_source; a refusal closes the socket before anything
+//              is allocated for it
+//   introduce  PROXY protocol listeners only: read the header, then apply
+//              allow/deny and max_per_source to the client it names
+//   hold       handlers whose client speaks first: no coroutine until the
+//              client's first bytes arrive
+//   serve      the handler's coroutine; then the connection is closed and
+//              accounted for
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/intrusive/list.hpp>
+#include <boost/smart_ptr/intrusive_ptr.hpp>
+#include <boost/smart_ptr/intrusive_ref_counter.hpp>
+#include <spdlog/logger.h>
+
+#include <portico/config.hpp>
+#include <portico/log_throttle.hpp>
+
+#include "core/admission.hpp"
+#include "core/listen_socket.hpp"
+#include "core/server_connection.hpp"
+#include "core/service.hpp"
+
+namespace portico {
+
+// Counts shared by every listener of one server; shared so that a listener
+// still finishing connections may outlive the server. `on_change` runs
+// whenever a connection ends or a listener finished draining its queue, so
+// that a stopping server notices the end and paused listeners resume.
+struct ServerCounters {
+  std::size_t connections = 0;
+  std::size_t max_connections = 0;  // [daemon] max_connections; 0 = none
+  std::size_t draining_listeners = 0;
+  std::function<void()> on_change;
+
+  bool full() const { return max_connections != 0 && connections >= max_connections; }
+};
+
+// What a listener turned away, for the log and status lines.
+struct ListenerStats {
+  std::uint64_t accepted = 0;
+  std::uint64_t refused_access = 0;
+  std::uint64_t refused_limit = 0;
+  std::uint64_t refused_per_source = 0;
+  std::uint64_t refused_rate = 0;
+  std::uint64_t refused_proxy_header = 0;
+};
+
+class Listener : public boost::intrusive_ref_counter<Listener, boost::thread_unsafe_counter> {
+ public:
+  Listener(boost::asio::io_context& io, ServicePtr service, std::shared_ptr<spdlog::logger> logger,
+           std::shared_ptr<ServerCounters> counters);
+  ~Listener();
+
+  // Binds a new socket, or takes over `inherited_fd` from systemd.
+  Result<void> bind(std::optional<int> inherited_fd = std::nullopt);
+  // Starts the accept coroutine.
+  void start();
+  // Stops accepting and closes the socket at once (a Unix socket file is
+  // removed): what the kernel still holds is refused. Open connections go
+  // on.
+  void stop();
+  // Stops accepting new clients but first takes those the kernel already
+  // holds: the deferral is turned off and the queue accepted until it is
+  // empty and no deferred client can still arrive, for at most `limit`;
+  // then stop(). Counted in ServerCounters::draining_listeners meanwhile.
+  void stop_gracefully(Duration limit);
+  // Closes every connection still open.
+  void close_connections();
+  // Serves new connections with `service` (a reload); connections already
+  // open finish with the generation they have.
+  Result<void> update(ServicePtr service);
+  // Wakes the accept loop if it paused at a connection limit.
+  void resume();
+
+  const ListenerConfig& config() const { return service_->config; }
+  // The address actually bound (the real port when 0 was asked).
+  const std::string& bound_address() const { return bound_address_; }
+  std::size_t active() const { return active_; }
+  const ListenerStats& stats() const { return stats_; }
+  bool paused() const { return paused_; }
+  bool accepting() const { return !stopped_; }
+
+ private:
+  using ConnectionPtr = std::unique_ptr<ServerConnection>;
+  using ConnectionList = boost::intrusive::list<
+      ServerConnection,
+      boost::intrusive::member_hook<ServerConnection, decltype(ServerConnection::live_hook),
+                                    &ServerConnection::live_hook>,
+      boost::intrusive::constant_time_size<false>>;
+
+  // The TCP_DEFER_ACCEPT time the listening socket gets; zero for none.
+  std::chrono::seconds defer_accept() const;
+
+  // The stages, in order.
+  static boost::asio::awaitable<void> accept_loop(boost::intrusive_ptr<Listener> self);
+  void admit(int fd, const Endpoint& peer);
+  static boost::asio::awaitable<void> introduce(boost::intrusive_ptr<Listener> self, ConnectionPtr connection);
+  static void hold(boost::intrusive_ptr<Listener> self, ConnectionPtr connection, Duration limit);
+  static boost::asio::awaitable<void> serve(boost::intrusive_ptr<Listener> self, ConnectionPtr connection);
+  // Starts the stage after admission: hold or serve.
+  void begin(ConnectionPtr connection);
+  // Accounts for a connection that ends, served or not.
+  void finish(ServerConnection& connection);
+
+  // Waits before the next accept when the process is out of descriptors or
+  // memory, so that a full table does not turn into a busy loop.
+  boost::asio::awaitable<bool> back_off(const boost::system::error_code& ec);
+  // Waits while the listener (or the server) is at its connection cap in
+  // "pause" mode.
+  boost::asio::awaitable<void> wait_for_capacity();
+  // Waits for the next client while the backlog is empty; false when the
+  // listener stopped meanwhile.
+  boost::asio::awaitable<bool> wait_for_client();
+  bool at_capacity() const;
+  // Applies allow/deny and max_per_source to a client; on success returns
+  // true and sets `source` to the slot taken (if any).
+  bool admit_client(const ListenerConfig& config, const Endpoint& peer, std::optional<IpBytes>& source);
+  void refuse(std::uint64_t& counter, const Endpoint& peer, std::string_view why);
+  void log_timeout(ServerConnection& connection);
+
+  boost::asio::io_context& io_;
+  ServicePtr service_;
+  std::shared_ptr<spdlog::logger> logger_;
+  std::shared_ptr<ServerCounters> counters_;
+  Acceptor acceptor_;
+  int family_ = AF_UNSPEC;  // of the accepted sockets
+  boost::asio::steady_timer wait_timer_;  // accept back-off, pause, end of a drain
+  std::string bound_address_;
+  ConnectionList live_;
+  std::size_t active_ = 0;
+  SourceCounter sources_;
+  TokenBucket rate_;
+  ListenerStats stats_;
+  LogThrottle accept_error_log_;
+  LogThrottle refusal_log_;
+  LogThrottle timeout_log_;
+  std::optional<std::chrono::steady_clock::time_point> drain_until_;  // set while draining the queue
+  bool paused_ = false;
+  bool stopped_ = false;
+  bool owns_unix_path_ = false;
+};
+
+}  // namespace portico

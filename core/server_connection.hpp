@@ -1,0 +1,59 @@
+#pragma once
+// The server's side of a Connection: what the listener keeps about each one
+// and may do to it, beyond what a handler sees. Internal to the server.
+
+#include <optional>
+
+#include <boost/intrusive/list_hook.hpp>
+
+#include <portico/cidr.hpp>
+#include <portico/connection.hpp>
+
+#include "core/service.hpp"
+
+namespace portico {
+
+class ServerConnection final : public Connection {
+ public:
+  ServerConnection(const executor_type& executor, int family, int accepted_fd, const Endpoint& peer,
+                   ServicePtr service, spdlog::logger& logger)
+      : Connection(executor, family, accepted_fd, peer, service->config.name, logger), service_(std::move(service)) {}
+
+  const ServicePtr& service() const { return service_; }
+  const ListenerConfig& config() const { return service_->config; }
+
+  // The client and the address it connected to, as a PROXY protocol header
+  // named them.
+  void set_client(const Endpoint& peer, const std::optional<Endpoint>& local) {
+    peer_ = peer;
+    if (local) local_ = std::make_unique<Endpoint>(*local);
+  }
+
+  // Closed by the server (a shutdown, a removed listener's drain), not by
+  // the handler or a timeout.
+  void close_by_server() {
+    closed_by_server_ = true;
+    close();
+  }
+  bool closed_by_server() const { return closed_by_server_; }
+  bool eof_received() const { return eof_received_; }
+  const boost::system::error_code& failure() const { return failure_; }
+
+  using Stream::arm;
+  using Stream::disarm;
+  using Stream::fd;
+  using Stream::readable_now;
+  using Stream::registered_socket;
+
+  // The max_per_source slot the connection holds, if any.
+  std::optional<IpBytes> source;
+  // Links every live connection of a listener so that a shutdown can close
+  // them.
+  boost::intrusive::list_member_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>> live_hook;
+
+ private:
+  ServicePtr service_;
+  bool closed_by_server_ = false;
+};
+
+}  // namespace portico

@@ -1,0 +1,318 @@
+#include <portico/io.hpp>
+#include <portico/stream.hpp>
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <utility>
+
+#include <boost/asio/detail/socket_ops.hpp>
+#include <boost/asio/version.hpp>
+
+namespace portico {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+bool IoResult::timed_out() const { return ec == asio::error::timed_out; }
+
+namespace {
+
+error_code errno_code(int err) { return error_code(err, asio::error::get_system_category()); }
+
+// Asio keeps two facts about a socket in its implementation's state bits:
+// whether it is non-blocking, set only with an ioctl(FIONBIO), and whether
+// the descriptor may have copies (any socket given by descriptor), which
+// makes close() deregister it with an epoll_ctl(EPOLL_CTL_DEL) first. An
+// accepted descriptor is non-blocking already (SOCK_NONBLOCK) and, until
+// share_descriptor(), has no copy, so closing it removes it from epoll by
+// itself. The bits are set here directly, through basic_socket's protected
+// member; only for the epoll reactor of the Asio version built with.
+// Anything else takes the ioctl and keeps Asio's cautious close.
+#if BOOST_ASIO_VERSION == 102600 && defined(BOOST_ASIO_HAS_EPOLL) && !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
+struct SocketState : Stream::socket_type {
+  static auto& bits(Stream::socket_type& socket) {
+    return (socket.*(&SocketState::impl_)).get_implementation().state_;
+  }
+};
+
+void adopt_accepted(Stream::socket_type& socket, error_code&) {
+  auto& bits = SocketState::bits(socket);
+  bits |= asio::detail::socket_ops::user_set_non_blocking | asio::detail::socket_ops::internal_non_blocking;
+  bits &= ~asio::detail::socket_ops::possible_dup;
+}
+
+void may_be_copied(Stream::socket_type& socket) {
+  if (socket.is_open()) SocketState::bits(socket) |= asio::detail::socket_ops::possible_dup;
+}
+#else
+void adopt_accepted(Stream::socket_type& socket, error_code& ec) { socket.non_blocking(true, ec); }
+void may_be_copied(Stream::socket_type&) {}
+#endif
+
+}  // namespace
+
+Stream::Stream(socket_type socket) : socket_(std::move(socket)), timer_(socket_.get_executor()) {
+  error_code ec;
+  socket_.non_blocking(true, ec);
+  if (ec) note(ec);
+}
+
+Stream::Stream(const executor_type& executor, int family, int accepted_fd)
+    : socket_(executor), unregistered_fd_(accepted_fd), family_(family), timer_(executor) {}
+
+Stream::~Stream() {
+  if (unregistered_fd_ >= 0) ::close(unregistered_fd_);
+  if (timer_target_) *timer_target_ = nullptr;
+}
+
+void Stream::register_socket(error_code& ec) {
+  const int fd = std::exchange(unregistered_fd_, -1);
+  socket_.assign(socket_type::protocol_type(family_, 0), fd, ec);
+  // assign() assumes the descriptor may have copies; it has none unless
+  // it was shared.
+  if (!ec && !shared_) adopt_accepted(socket_, ec);
+  if (!ec) return;
+  note(ec);
+  error_code ignored;
+  if (socket_.is_open()) {
+    socket_.close(ignored);
+  } else {
+    ::close(fd);
+  }
+}
+
+int Stream::share_descriptor() {
+  shared_ = true;
+  if (unregistered_fd_ < 0) may_be_copied(socket_);
+  return fd();
+}
+
+bool Stream::readable_now() const {
+  if (unregistered_fd_ < 0) return false;
+  char byte;
+  for (;;) {
+    if (::recv(unregistered_fd_, &byte, 1, MSG_PEEK) >= 0) return true;
+    if (errno == EINTR) continue;
+    return errno != EAGAIN && errno != EWOULDBLOCK;
+  }
+}
+
+void Stream::note(const error_code& ec) {
+  if (ec == asio::error::eof) {
+    eof_received_ = true;
+  } else if (!failure_ && !would_block(ec) && ec != asio::error::operation_aborted && ec != asio::error::timed_out) {
+    failure_ = ec;
+  }
+}
+
+std::size_t Stream::try_read(asio::mutable_buffer buffer, error_code& ec) {
+  ec.clear();
+  if (buffer.size() == 0) return 0;
+  for (;;) {
+    const ssize_t n = ::recv(fd(), buffer.data(), buffer.size(), 0);
+    if (n > 0) {
+      bytes_received_ += static_cast<std::size_t>(n);
+      return static_cast<std::size_t>(n);
+    }
+    if (n == 0) {
+      ec = asio::error::eof;
+    } else if (errno == EINTR) {
+      continue;
+    } else {
+      ec = errno_code(errno);
+    }
+    note(ec);
+    return 0;
+  }
+}
+
+std::size_t Stream::try_write(asio::const_buffer buffer, error_code& ec) {
+  ec.clear();
+  if (buffer.size() == 0) return 0;
+  for (;;) {
+    const ssize_t n = ::send(fd(), buffer.data(), buffer.size(), MSG_NOSIGNAL);
+    if (n >= 0) {
+      bytes_sent_ += static_cast<std::size_t>(n);
+      return static_cast<std::size_t>(n);
+    }
+    if (errno == EINTR) continue;
+    ec = errno_code(errno);
+    note(ec);
+    return 0;
+  }
+}
+
+void Stream::shutdown_send() { ::shutdown(fd(), SHUT_WR); }
+
+void Stream::limit_send_queue(std::size_t bytes) {
+  // The kernel doubles the value for its own bookkeeping.
+  const int size = static_cast<int>(std::min<std::size_t>(bytes, 1 << 30) / 2);
+  ::setsockopt(fd(), SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+}
+
+void Stream::reset_on_close() {
+  const linger abortive{1, 0};
+  ::setsockopt(fd(), SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive);
+}
+
+void Stream::cancel() {
+  error_code ignored;
+  socket_.cancel(ignored);
+}
+
+void Stream::close() {
+  if (unregistered_fd_ >= 0) ::close(std::exchange(unregistered_fd_, -1));
+  error_code ignored;
+  socket_.close(ignored);
+  if (on_close_) std::exchange(on_close_, nullptr)();
+}
+
+void Stream::expire(Deadline kind) {
+  timed_out_ = true;
+  expired_ = kind;
+  cancel();
+}
+
+bool Stream::arm(Duration timeout) {
+  const auto now = clock::now();
+  auto deadline = deadline_;
+  Deadline kind = Deadline::session;
+  if (timeout.count() > 0 && now + timeout < deadline) {
+    deadline = now + timeout;
+    kind = Deadline::call;
+  }
+  if (idle_timeout_.count() > 0 && now + idle_timeout_ < deadline) {
+    deadline = now + idle_timeout_;
+    kind = Deadline::idle;
+  }
+  if (deadline == clock::time_point::max()) return false;
+  armed_for_ = kind;
+  timed_out_ = false;
+  timer_.expires_at(deadline);
+  if (!timer_target_) timer_target_ = std::make_shared<Stream*>(this);
+  // The completion may run after this step ended (it was already queued
+  // when disarm() ran), or after the stream is gone: the generation tells a
+  // stale expiry from a live one, and the target is null once the stream
+  // was destroyed.
+  timer_.async_wait([target = timer_target_, generation = ++timer_generation_](error_code ec) {
+    Stream* self = *target;
+    if (ec || self == nullptr || generation != self->timer_generation_) return;
+    self->expire(self->armed_for_);
+  });
+  return true;
+}
+
+void Stream::disarm() {
+  ++timer_generation_;
+  timer_.cancel();
+}
+
+IoResult Stream::finish(error_code ec, std::size_t bytes) {
+  activity_ = Activity::none;
+  if (ec && timed_out_) ec = asio::error::timed_out;
+  if (ec) note(ec);
+  return IoResult{ec, bytes};
+}
+
+// The socket is non-blocking: each step first tries the system call, and only
+// when it would block waits for readiness. Data that is already there (the
+// common case right after accept) costs no trip through the event loop, and
+// the buffer is written only by the call itself, never while it waits.
+asio::awaitable<IoResult> Stream::read_some(asio::mutable_buffer buffer, Duration timeout) {
+  bool armed = false;
+  for (;;) {
+    error_code ec;
+    const std::size_t n = try_read(buffer, ec);
+    if (!would_block(ec)) {
+      if (armed) disarm();
+      co_return finish(ec, n);
+    }
+    socket_type& socket = registered_socket(ec);
+    if (ec) co_return finish(ec, 0);
+    if (!armed) armed = arm(timeout);
+    activity_ = Activity::reading;
+    auto [wait_ec] = co_await socket.async_wait(socket_type::wait_read, use_tuple);
+    if (wait_ec) {
+      if (armed) disarm();
+      co_return finish(wait_ec, 0);
+    }
+  }
+}
+
+asio::awaitable<IoResult> Stream::receive(asio::mutable_buffer buffer, Duration timeout) {
+  error_code ec;
+  if (unregistered_fd_ >= 0) {
+    const std::size_t n = try_read(buffer, ec);
+    if (!would_block(ec)) co_return finish(ec, n);
+  }
+  // The event loop reads straight into `buffer` when data comes, and tries
+  // at once only when the last read did not empty the socket: no system
+  // call is spent on a read that would block, nor on re-arming the
+  // descriptor as a wait for readiness would.
+  socket_type& socket = registered_socket(ec);
+  if (ec) co_return finish(ec, 0);
+  const bool armed = arm(timeout);
+  activity_ = Activity::reading;
+  auto [read_ec, n] = co_await socket.async_read_some(buffer, use_tuple);
+  if (armed) disarm();
+  bytes_received_ += n;
+  co_return finish(read_ec, n);
+}
+
+asio::awaitable<IoResult> Stream::wait(socket_type::wait_type type, Duration timeout) {
+  error_code ec;
+  socket_type& socket = registered_socket(ec);
+  if (ec) co_return finish(ec, 0);
+  const bool armed = arm(timeout);
+  activity_ = type == socket_type::wait_write ? Activity::writing : Activity::reading;
+  auto [wait_ec] = co_await socket.async_wait(type, use_tuple);
+  if (armed) disarm();
+  co_return finish(wait_ec, 0);
+}
+
+asio::awaitable<IoResult> Stream::wait_readable(Duration timeout) {
+  return wait(socket_type::wait_read, timeout);
+}
+
+asio::awaitable<IoResult> Stream::wait_writable(Duration timeout) {
+  return wait(socket_type::wait_write, timeout);
+}
+
+asio::awaitable<IoResult> Stream::write(asio::const_buffer buffer, Duration timeout) {
+  std::size_t total = 0;
+  bool armed = false;
+  while (buffer.size() > 0) {
+    error_code ec;
+    const std::size_t n = try_write(buffer, ec);
+    if (!ec) {
+      total += n;
+      buffer += n;
+      // Bytes moved: an idle deadline starts again from now.
+      if (armed && idle_timeout_.count() > 0) {
+        disarm();
+        armed = false;
+      }
+      continue;
+    }
+    if (!would_block(ec)) {
+      if (armed) disarm();
+      co_return finish(ec, total);
+    }
+    socket_type& socket = registered_socket(ec);
+    if (ec) co_return finish(ec, total);
+    if (!armed) armed = arm(timeout);
+    activity_ = Activity::writing;
+    auto [wait_ec] = co_await socket.async_wait(socket_type::wait_write, use_tuple);
+    if (wait_ec) {
+      if (armed) disarm();
+      co_return finish(wait_ec, total);
+    }
+  }
+  if (armed) disarm();
+  co_return finish({}, total);
+}
+
+}  // namespace portico
