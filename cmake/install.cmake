@@ -1,5 +1,5 @@
 # Included by the top-level CMakeLists.txt once the portico target exists:
-# the generated version header, and the install rules that turn
+# the install rules that turn
 # `cmake --install` into a package other CMake projects use with
 #
 #   find_package(portico REQUIRED)
@@ -10,14 +10,6 @@
 
 include(CMakePackageConfigHelpers)
 
-# The version header is generated into the build tree and installed next to
-# the other public headers, so that code compiled against this tree (a
-# plugin, an embedding program) can state which version it was built for.
-set(portico_generated_include_dir ${PROJECT_BINARY_DIR}/include)
-configure_file(${CMAKE_CURRENT_LIST_DIR}/version_config.hpp.in
-               ${portico_generated_include_dir}/portico/version_config.hpp @ONLY)
-target_include_directories(portico PUBLIC $<BUILD_INTERFACE:${portico_generated_include_dir}>)
-
 set(portico_cmake_dir ${CMAKE_INSTALL_LIBDIR}/cmake/portico)
 
 # portico_build_flags (warnings, sanitizers) is linked as a BUILD_INTERFACE
@@ -26,7 +18,7 @@ set(portico_cmake_dir ${CMAKE_INSTALL_LIBDIR}/cmake/portico)
 # porticoConfig.cmake.
 install(TARGETS portico EXPORT porticoTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT development)
-install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/portico ${portico_generated_include_dir}/portico
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/portico
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT development
   FILES_MATCHING PATTERN "*.hpp")
 install(EXPORT porticoTargets NAMESPACE portico:: DESTINATION ${portico_cmake_dir} COMPONENT development)
@@ -37,4 +29,12 @@ configure_package_config_file(${CMAKE_CURRENT_LIST_DIR}/porticoConfig.cmake.in
 # MAJOR.MINOR satisfies a request.
 write_basic_package_version_file(${PROJECT_BINARY_DIR}/porticoConfigVersion.cmake COMPATIBILITY SameMinorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/porticoConfig.cmake ${PROJECT_BINARY_DIR}/porticoConfigVersion.cmake
+  ${CMAKE_CURRENT_LIST_DIR}/porticoPlugin.cmake
   DESTINATION ${portico_cmake_dir} COMPONENT development)
+
+# Inside this build, find_package(portico) (examples/plugin asks for it)
+# finds the targets of this tree rather than an installed copy.
+file(WRITE ${CMAKE_FIND_PACKAGE_REDIRECTS_DIR}/portico-config.cmake
+     "include(\"${CMAKE_CURRENT_LIST_DIR}/porticoPlugin.cmake\")\n")
+file(WRITE ${CMAKE_FIND_PACKAGE_REDIRECTS_DIR}/portico-config-version.cmake
+     "set(PACKAGE_VERSION ${PROJECT_VERSION})\nset(PACKAGE_VERSION_COMPATIBLE TRUE)\nset(PACKAGE_VERSION_EXACT TRUE)\n")

@@ -8,7 +8,7 @@
 
 namespace portico {
 
-const char* version() { return PORTICO_VERSION; }
+const char* version() { return PORTICO_VERSION_STRING; }
 
 const OptionSpec* HandlerType::find_option(std::string_view option) const {
   for (const auto& spec : options) {

@@ -20,11 +20,11 @@
 #include <string>
 
 #include <portico/registry.hpp>
-#include <portico/version_config.hpp>
+#include <portico/version.hpp>
 
 // The version of PluginInfo's layout, raised whenever it changes; a plugin of
 // another ABI is refused before any field but `abi` is read.
-#define PORTICO_PLUGIN_ABI 2
+#define PORTICO_PLUGIN_ABI 3
 
 // Only the test suite sets this, to build a plugin that claims another
 // version and must be refused.
