@@ -47,7 +47,7 @@ Listener::Listener(asio::io_context& io, ServicePtr service, std::shared_ptr<spd
     : io_(io),
       service_(std::move(service)),
       logger_(std::move(logger)),
-      counters_(std::move(counters)),
+      shared_(std::move(counters)),
       acceptor_(io),
       wait_timer_(io),
       timeout_log_(std::chrono::seconds(1)) {}
@@ -77,10 +77,10 @@ void Listener::start() {
 void Listener::stop() {
   if (drain_until_) {
     drain_until_.reset();
-    --counters_->draining_listeners;
-    if (counters_->on_change) asio::post(io_, [counters = counters_] {
-        if (counters->on_change) counters->on_change();
-      });
+    --shared_->draining_listeners;
+    asio::post(io_, [shared = shared_] {
+      if (shared->on_change) shared->on_change();
+    });
   }
   stopped_ = true;
   error_code ignored;
@@ -102,7 +102,7 @@ void Listener::stop_gracefully(Duration limit) {
     ::setsockopt(acceptor_.native_handle(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &off, sizeof off);
   }
   drain_until_ = std::chrono::steady_clock::now() + window;
-  ++counters_->draining_listeners;
+  ++shared_->draining_listeners;
   // The accept loop sees the drain at its next wait; wake it if it waits.
   error_code ignored;
   acceptor_.cancel(ignored);
@@ -129,33 +129,39 @@ void Listener::resume() {
 
 bool Listener::at_capacity() const {
   const std::size_t max = config().max_connections;
-  return (max != 0 && active_ >= max) || counters_->full();
+  return (max != 0 && active_ >= max) || shared_->full();
 }
 
-void Listener::refuse(std::uint64_t& counter, const Endpoint& peer, std::string_view why) {
-  ++counter;
+void Listener::refuse(Refusal reason, const Endpoint& peer, std::string_view why, const Endpoint* socket_peer) {
+  ++counters_.refused[static_cast<std::size_t>(reason)];
   std::uint64_t suppressed = 0;
-  if (refusal_log_.allow(suppressed, io_.get_executor(), [log = logger_, name = config().name](std::uint64_t n) {
+  if (!refusal_log_.allow(suppressed, io_.get_executor(), [log = logger_, name = config().name](std::uint64_t n) {
         log->warn("listener \"{}\": ... and {} more refused since the last report", name, n);
       })) {
-    logger_->warn("listener \"{}\": refused {}: {}{}", config().name, peer.to_string(), why,
-                  suppressed_note(suppressed));
+    return;
+  }
+  logger_->warn("listener \"{}\": refused {}: {}{}", config().name, peer.to_string(), why,
+                suppressed_note(suppressed));
+  if (shared_->observer && config().access_log) {
+    shared_->observer->connection_refused(
+        RefusalRecord{config().name, config().handler, peer, socket_peer, reason, why, suppressed});
   }
 }
 
-bool Listener::admit_client(const ListenerConfig& config, const Endpoint& peer, std::optional<IpBytes>& source) {
+bool Listener::admit_client(const ListenerConfig& config, const Endpoint& peer, std::optional<IpBytes>& source,
+                            const Endpoint* socket_peer) {
   if (peer.is_unix) return true;
   if (config.allow.empty() && config.deny.empty() && config.max_per_source == 0) return true;
   const IpBytes ip = ip_bytes(peer.ip);
   if (const auto verdict = check_access(config, ip); !verdict.allowed) {
-    refuse(stats_.refused_access, peer, verdict.reason);
+    refuse(Refusal::access, peer, verdict.reason, socket_peer);
     return false;
   }
   if (config.max_per_source != 0) {
     source = sources_.acquire(ip, config);
     if (!source) {
-      refuse(stats_.refused_per_source, peer,
-             fmt::format("max_per_source ({}) reached for its address", config.max_per_source));
+      refuse(Refusal::max_per_source, peer,
+             fmt::format("max_per_source ({}) reached for its address", config.max_per_source), socket_peer);
       return false;
     }
   }
@@ -180,20 +186,25 @@ asio::awaitable<bool> Listener::back_off(const error_code& ec) {
   co_return !stopped_;
 }
 
-asio::awaitable<void> Listener::wait_for_capacity() {
-  while (!stopped_ && at_capacity() && config().on_limit == OnLimit::pause) {
-    if (!paused_) {
-      ++stats_.refused_limit;
+asio::awaitable<void> Listener::wait_until_accepting() {
+  for (;;) {
+    const bool full = at_capacity() && config().on_limit == OnLimit::pause;
+    // A draining stop takes what the kernel holds even from a disabled
+    // listener.
+    const bool disabled = disabled_ && !drain_until_;
+    if (stopped_ || (!full && !disabled)) break;
+    if (full && !paused_) {
+      ++counters_.refused[static_cast<std::size_t>(Refusal::max_connections)];
       std::uint64_t suppressed = 0;
       if (refusal_log_.allow(suppressed)) {
         const bool own = config().max_connections != 0 && active_ >= config().max_connections;
         logger_->warn("listener \"{}\": {} reached; pausing accepts until a connection ends{}", config().name,
                       own ? fmt::format("max_connections ({})", config().max_connections)
-                          : fmt::format("[daemon] max_connections ({})", counters_->max_connections),
+                          : fmt::format("[daemon] max_connections ({})", shared_->max_connections),
                       suppressed_note(suppressed));
       }
     }
-    paused_ = true;
+    paused_ = full;
     // A draining listener waits for capacity only until its drain ends.
     wait_timer_.expires_at(drain_until_ ? *drain_until_ : asio::steady_timer::time_point::max());
     co_await wait_timer_.async_wait(use_tuple);
@@ -239,7 +250,7 @@ asio::awaitable<void> Listener::accept_loop(boost::intrusive_ptr<Listener> self)
     }
   }
   while (!self->stopped_) {
-    co_await self->wait_for_capacity();
+    co_await self->wait_until_accepting();
     if (self->stopped_) break;
     // accept4() directly, rather than async_accept: the socket arrives
     // non-blocking and close-on-exec in one system call, and the event loop
@@ -274,12 +285,12 @@ void Listener::admit(int fd, const Endpoint& peer) {
   // for it.
   if (config.rate != 0 && !rate_.take(config.rate, config.burst)) {
     ::close(fd);
-    refuse(stats_.refused_rate, peer, fmt::format("rate ({}/s) exceeded", config.rate));
+    refuse(Refusal::rate, peer, fmt::format("rate ({}/s) exceeded", config.rate));
     return;
   }
   if (at_capacity()) {
     ::close(fd);
-    refuse(stats_.refused_limit, peer, "max_connections reached");
+    refuse(Refusal::max_connections, peer, "max_connections reached");
     return;
   }
   std::optional<IpBytes> source;
@@ -288,12 +299,13 @@ void Listener::admit(int fd, const Endpoint& peer) {
     ::close(fd);
     return;
   }
-  ++stats_.accepted;
-  auto connection = std::make_unique<ServerConnection>(io_.get_executor(), family_, fd, peer, service_, *logger_);
+  ++counters_.accepted;
+  auto connection = std::make_unique<ServerConnection>(io_.get_executor(), family_, fd, peer, service_, *logger_,
+                                                       shared_->server, shared_->observer && config.access_log);
   connection->source = source;
   live_.push_back(*connection);
   ++active_;
-  ++counters_->connections;
+  ++shared_->connections;
   connection->set_idle_timeout(config.idle_timeout);
   if (config.session_timeout.count() > 0) {
     connection->set_deadline(Connection::clock::now() + config.session_timeout);
@@ -311,10 +323,10 @@ asio::awaitable<void> Listener::introduce(boost::intrusive_ptr<Listener> self, C
   const auto header = co_await read_proxy_header(*connection, config.proxy_protocol_timeout);
   bool admitted = false;
   if (!header) {
-    self->refuse(self->stats_.refused_proxy_header, before, header.error().message());
+    self->refuse(Refusal::proxy_header, before, header.error().message());
   } else if (header->client) {
     connection->set_client(*header->client, header->server);
-    admitted = self->admit_client(config, connection->peer(), connection->source);
+    admitted = self->admit_client(config, connection->peer(), connection->source, connection->socket_peer());
   } else {
     admitted = self->admit_client(config, connection->peer(), connection->source);
   }
@@ -394,11 +406,99 @@ void Listener::log_timeout(ServerConnection& connection) {
 void Listener::finish(ServerConnection& connection) {
   if (connection.source) sources_.release(*connection.source);
   --active_;
-  --counters_->connections;
+  --shared_->connections;
+  const auto duration = std::chrono::duration_cast<Duration>(Connection::clock::now() - connection.accepted_at());
+  ++counters_.ended;
+  counters_.bytes_received += connection.bytes_received();
+  counters_.bytes_sent += connection.bytes_sent();
+  const double seconds = std::chrono::duration<double>(duration).count();
+  counters_.duration_sum += seconds;
+  std::size_t bucket = 0;
+  while (bucket < duration_buckets.size() && seconds > duration_buckets[bucket]) ++bucket;
+  ++counters_.durations[bucket];
+  if (connection.expired() == Stream::Deadline::idle) ++counters_.idle_timeouts;
+  if (connection.expired() == Stream::Deadline::session) ++counters_.session_timeouts;
+  if (connection.observed() && shared_->observer) report_end(connection, duration);
   // The connection list unlinks it as it is destroyed (by the caller's
   // owner, right after this).
   resume();
-  if (counters_->on_change) counters_->on_change();
+  if (drain_done_ && active_ == 0) drained(0);
+  if (shared_->on_change) shared_->on_change();
+}
+
+void Listener::report_end(ServerConnection& connection, Duration duration) {
+  ConnectionEnd end = ConnectionEnd::handler_done;
+  std::string error;
+  if (connection.closed_by_server()) {
+    end = ConnectionEnd::shutdown;
+  } else if (connection.expired() == Stream::Deadline::idle) {
+    end = ConnectionEnd::idle_timeout;
+  } else if (connection.expired() == Stream::Deadline::session) {
+    end = ConnectionEnd::session_timeout;
+  } else if (connection.failure()) {
+    end = ConnectionEnd::error;
+    error = connection.failure().message();
+  } else if (connection.eof_received()) {
+    end = ConnectionEnd::client_closed;
+  }
+  const ListenerConfig& config = connection.config();
+  shared_->observer->connection_ended(ConnectionRecord{
+      config.name, config.handler, connection.peer(), connection.socket_peer(), connection.local(),
+      std::chrono::system_clock::now() - duration, duration, connection.bytes_received(), connection.bytes_sent(),
+      end, error, connection.annotations()});
+}
+
+std::pair<std::uint64_t, std::uint64_t> Listener::open_bytes() const {
+  std::pair<std::uint64_t, std::uint64_t> bytes{0, 0};
+  for (const auto& connection : live_) {
+    bytes.first += connection.bytes_received();
+    bytes.second += connection.bytes_sent();
+  }
+  return bytes;
+}
+
+Server::ListenerState Listener::state() const {
+  if (drain_done_) return Server::ListenerState::draining;
+  if (disabled_) return Server::ListenerState::disabled;
+  if (paused_) return Server::ListenerState::paused;
+  return Server::ListenerState::serving;
+}
+
+void Listener::disable() {
+  disabled_ = true;
+  // The accept loop sees it at its next wait; wake it if it waits for a
+  // client now.
+  error_code ignored;
+  acceptor_.cancel(ignored);
+}
+
+void Listener::enable() {
+  disabled_ = false;
+  if (drain_done_) drained(active_);
+  wait_timer_.cancel();
+}
+
+void Listener::drain(Duration timeout, std::function<void(std::size_t)> done) {
+  disable();
+  if (drain_done_) drained(active_);
+  if (active_ == 0) {
+    asio::post(io_, [done = std::move(done)] { done(0); });
+    return;
+  }
+  drain_done_ = std::move(done);
+  drain_timer_ = std::make_unique<asio::steady_timer>(io_, timeout);
+  drain_timer_->async_wait([self = boost::intrusive_ptr<Listener>(this)](const error_code& ec) {
+    if (ec || !self->drain_done_) return;
+    const std::size_t cut = self->active_;
+    self->drained(cut);
+    self->close_connections();
+  });
+}
+
+void Listener::drained(std::size_t cut) {
+  auto done = std::exchange(drain_done_, nullptr);
+  if (drain_timer_) drain_timer_->cancel();
+  asio::post(io_, [done = std::move(done), cut] { done(cut); });
 }
 
 }  // namespace portico

@@ -32,7 +32,9 @@
 #include <spdlog/logger.h>
 
 #include <portico/config.hpp>
+#include <portico/events.hpp>
 #include <portico/log_throttle.hpp>
+#include <portico/server.hpp>
 
 #include "core/admission.hpp"
 #include "core/listen_socket.hpp"
@@ -50,18 +52,10 @@ struct ServerCounters {
   std::size_t max_connections = 0;  // [daemon] max_connections; 0 = none
   std::size_t draining_listeners = 0;
   std::function<void()> on_change;
+  const Server* server = nullptr;  // null once the server is gone
+  std::shared_ptr<ConnectionObserver> observer;
 
   bool full() const { return max_connections != 0 && connections >= max_connections; }
-};
-
-// What a listener turned away, for the log and status lines.
-struct ListenerStats {
-  std::uint64_t accepted = 0;
-  std::uint64_t refused_access = 0;
-  std::uint64_t refused_limit = 0;
-  std::uint64_t refused_per_source = 0;
-  std::uint64_t refused_rate = 0;
-  std::uint64_t refused_proxy_header = 0;
 };
 
 class Listener : public boost::intrusive_ref_counter<Listener, boost::thread_unsafe_counter> {
@@ -91,13 +85,27 @@ class Listener : public boost::intrusive_ref_counter<Listener, boost::thread_uns
   // Wakes the accept loop if it paused at a connection limit.
   void resume();
 
+  // Stop and resume accepting, the socket kept (porticoctl disable/enable).
+  void disable();
+  void enable();
+  // disable(), then `done(cut)` once every connection ended (cut = 0) or
+  // when `timeout` passed, after closing the `cut` left.
+  void drain(Duration timeout, std::function<void(std::size_t)> done);
+
   const ListenerConfig& config() const { return service_->config; }
+  const Handler& handler() const { return *service_->handler; }
   // The address actually bound (the real port when 0 was asked).
   const std::string& bound_address() const { return bound_address_; }
   std::size_t active() const { return active_; }
-  const ListenerStats& stats() const { return stats_; }
-  bool paused() const { return paused_; }
+  // What it counted; bytes of open connections are in open_bytes().
+  const ListenerCounters& counters() const { return counters_; }
+  std::pair<std::uint64_t, std::uint64_t> open_bytes() const;
+  Server::ListenerState state() const;
   bool accepting() const { return !stopped_; }
+  template <typename F>
+  void for_each_connection(F&& f) const {
+    for (const auto& connection : live_) f(connection);
+  }
 
  private:
   using ConnectionPtr = std::unique_ptr<ServerConnection>;
@@ -124,23 +132,26 @@ class Listener : public boost::intrusive_ref_counter<Listener, boost::thread_uns
   // Waits before the next accept when the process is out of descriptors or
   // memory, so that a full table does not turn into a busy loop.
   boost::asio::awaitable<bool> back_off(const boost::system::error_code& ec);
-  // Waits while the listener (or the server) is at its connection cap in
-  // "pause" mode.
-  boost::asio::awaitable<void> wait_for_capacity();
+  // Waits while the listener is disabled, or it (or the server) is at its
+  // connection cap in "pause" mode.
+  boost::asio::awaitable<void> wait_until_accepting();
   // Waits for the next client while the backlog is empty; false when the
   // listener stopped meanwhile.
   boost::asio::awaitable<bool> wait_for_client();
   bool at_capacity() const;
   // Applies allow/deny and max_per_source to a client; on success returns
   // true and sets `source` to the slot taken (if any).
-  bool admit_client(const ListenerConfig& config, const Endpoint& peer, std::optional<IpBytes>& source);
-  void refuse(std::uint64_t& counter, const Endpoint& peer, std::string_view why);
+  bool admit_client(const ListenerConfig& config, const Endpoint& peer, std::optional<IpBytes>& source,
+                    const Endpoint* socket_peer = nullptr);
+  void refuse(Refusal reason, const Endpoint& peer, std::string_view why, const Endpoint* socket_peer = nullptr);
   void log_timeout(ServerConnection& connection);
+  void report_end(ServerConnection& connection, Duration duration);
+  void drained(std::size_t cut);
 
   boost::asio::io_context& io_;
   ServicePtr service_;
   std::shared_ptr<spdlog::logger> logger_;
-  std::shared_ptr<ServerCounters> counters_;
+  std::shared_ptr<ServerCounters> shared_;
   Acceptor acceptor_;
   int family_ = AF_UNSPEC;  // of the accepted sockets
   boost::asio::steady_timer wait_timer_;  // accept back-off, pause, end of a drain
@@ -149,11 +160,15 @@ class Listener : public boost::intrusive_ref_counter<Listener, boost::thread_uns
   std::size_t active_ = 0;
   SourceCounter sources_;
   TokenBucket rate_;
-  ListenerStats stats_;
+  ListenerCounters counters_;
   LogThrottle accept_error_log_;
   LogThrottle refusal_log_;
   LogThrottle timeout_log_;
   std::optional<std::chrono::steady_clock::time_point> drain_until_;  // set while draining the queue
+  // A drain by porticoctl: its timer and whom to tell.
+  std::unique_ptr<boost::asio::steady_timer> drain_timer_;
+  std::function<void(std::size_t)> drain_done_;
+  bool disabled_ = false;
   bool paused_ = false;
   bool stopped_ = false;
   bool owns_unix_path_ = false;

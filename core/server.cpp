@@ -2,9 +2,13 @@
 
 #include <unistd.h>
 
+#include <chrono>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
+
+#include <portico/metrics.hpp>
 
 #include "core/listener.hpp"
 
@@ -76,15 +80,28 @@ struct Server::Impl {
   asio::steady_timer grace_timer;
   std::function<void()> done;
   bool draining = false;
+  std::uint64_t reloads_ok = 0;
+  std::uint64_t reloads_failed = 0;
+  std::chrono::system_clock::time_point last_config = std::chrono::system_clock::now();
+
+  Listener* find(std::string_view name) const {
+    for (const auto& listener : listeners) {
+      if (listener->config().name == name) return listener.get();
+    }
+    return nullptr;
+  }
 };
 
 Server::Server(asio::io_context& io, const Registry& registry, std::shared_ptr<spdlog::logger> logger)
     : impl_(std::make_unique<Impl>(io, registry, std::move(logger))) {
   impl_->counters->on_change = [impl = impl_.get()] { impl->on_change(); };
+  impl_->counters->server = this;
 }
 
 Server::~Server() {
   impl_->counters->on_change = nullptr;
+  impl_->counters->server = nullptr;
+  impl_->counters->observer = nullptr;
   impl_->close_all();
 }
 
@@ -207,13 +224,110 @@ std::string Server::status() const {
   std::uint64_t refused = 0;
   for (const auto* group : {&impl_->listeners, &impl_->retired}) {
     for (const auto& listener : *group) {
-      const auto& s = listener->stats();
-      accepted += s.accepted;
-      refused += s.refused_access + s.refused_limit + s.refused_per_source + s.refused_rate + s.refused_proxy_header;
+      accepted += listener->counters().accepted;
+      refused += listener->counters().refused_total();
     }
   }
   return fmt::format("{} listener(s), {} connection(s), {} accepted, {} refused", impl_->listeners.size(),
                      impl_->counters->connections, accepted, refused);
+}
+
+void Server::set_observer(std::shared_ptr<ConnectionObserver> observer) {
+  impl_->counters->observer = std::move(observer);
+}
+
+std::vector<Server::ListenerStatus> Server::listener_status() const {
+  std::vector<ListenerStatus> out;
+  for (const auto& listener : impl_->listeners) {
+    ListenerStatus status{listener->config().name, listener->bound_address(), listener->config().handler,
+                          listener->state(), listener->active(), listener->counters()};
+    const auto [in, out_bytes] = listener->open_bytes();
+    status.counters.bytes_received += in;
+    status.counters.bytes_sent += out_bytes;
+    out.push_back(std::move(status));
+  }
+  return out;
+}
+
+std::vector<Server::ConnectionStatus> Server::connections(std::string_view listener) const {
+  std::vector<ConnectionStatus> out;
+  const auto now = Connection::clock::now();
+  for (const auto* group : {&impl_->listeners, &impl_->retired}) {
+    for (const auto& l : *group) {
+      if (!listener.empty() && l->config().name != listener) continue;
+      l->for_each_connection([&](const ServerConnection& c) {
+        out.push_back({std::string(c.listener_name()), c.peer(),
+                       std::chrono::duration_cast<Duration>(now - c.accepted_at()), c.bytes_received(),
+                       c.bytes_sent(), c.activity()});
+      });
+    }
+  }
+  return out;
+}
+
+void Server::record_reload(bool ok) {
+  if (ok) {
+    ++impl_->reloads_ok;
+    impl_->last_config = std::chrono::system_clock::now();
+  } else {
+    ++impl_->reloads_failed;
+  }
+}
+
+void Server::write_metrics(MetricsWriter& out) const {
+  for (const auto& status : listener_status()) {
+    const MetricsWriter::Labels labels = {{"listener", status.name}, {"handler", status.handler}};
+    const auto& c = status.counters;
+    out.counter("portico_connections_accepted_total", "Connections accepted and handed to the handler", labels,
+                static_cast<double>(c.accepted));
+    for (std::size_t i = 0; i < refusal_kinds; ++i) {
+      out.counter("portico_connections_refused_total", "Connections refused before the handler saw them",
+                  {{"listener", status.name}, {"handler", status.handler},
+                   {"reason", to_string(static_cast<Refusal>(i))}},
+                  static_cast<double>(c.refused[i]));
+    }
+    out.gauge("portico_connections_active", "Connections open now", labels, static_cast<double>(status.open));
+    out.histogram("portico_connection_duration_seconds", "How long ended connections lasted", labels,
+                  duration_buckets, c.durations, c.ended, c.duration_sum);
+    out.counter("portico_received_bytes_total", "Bytes received from clients", labels,
+                static_cast<double>(c.bytes_received));
+    out.counter("portico_sent_bytes_total", "Bytes sent to clients", labels, static_cast<double>(c.bytes_sent));
+    out.counter("portico_timeouts_total", "Connections closed by a listener timeout",
+                {{"listener", status.name}, {"handler", status.handler}, {"kind", "idle"}},
+                static_cast<double>(c.idle_timeouts));
+    out.counter("portico_timeouts_total", "Connections closed by a listener timeout",
+                {{"listener", status.name}, {"handler", status.handler}, {"kind", "session"}},
+                static_cast<double>(c.session_timeouts));
+  }
+  for (const auto& listener : impl_->listeners) listener->handler().write_metrics(out, listener->config().name);
+  out.counter("portico_reloads_total", "Configuration reloads", {{"result", "ok"}},
+              static_cast<double>(impl_->reloads_ok));
+  out.counter("portico_reloads_total", "Configuration reloads", {{"result", "failed"}},
+              static_cast<double>(impl_->reloads_failed));
+  out.gauge("portico_config_last_reload_success_timestamp_seconds",
+            "When the running configuration was loaded (Unix time)", {},
+            std::chrono::duration<double>(impl_->last_config.time_since_epoch()).count());
+}
+
+Result<void> Server::disable(std::string_view name) {
+  Listener* listener = impl_->find(name);
+  if (listener == nullptr) return fail("no listener named \"{}\"", name);
+  listener->disable();
+  return {};
+}
+
+Result<void> Server::enable(std::string_view name) {
+  Listener* listener = impl_->find(name);
+  if (listener == nullptr) return fail("no listener named \"{}\"", name);
+  listener->enable();
+  return {};
+}
+
+Result<void> Server::drain(std::string_view name, Duration timeout, std::function<void(std::size_t)> done) {
+  Listener* listener = impl_->find(name);
+  if (listener == nullptr) return fail("no listener named \"{}\"", name);
+  listener->drain(timeout, std::move(done));
+  return {};
 }
 
 void Server::shutdown(Duration grace, std::function<void()> done) {

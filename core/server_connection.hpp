@@ -16,8 +16,11 @@ namespace portico {
 class ServerConnection final : public Connection {
  public:
   ServerConnection(const executor_type& executor, int family, int accepted_fd, const Endpoint& peer,
-                   ServicePtr service, spdlog::logger& logger)
-      : Connection(executor, family, accepted_fd, peer, service->config.name, logger), service_(std::move(service)) {}
+                   ServicePtr service, spdlog::logger& logger, const Server* server, bool observed)
+      : Connection(executor, family, accepted_fd, peer, service->config.name, logger), service_(std::move(service)) {
+    server_ = server;
+    if (observed) annotations_ = std::make_unique<std::vector<std::pair<std::string, std::string>>>();
+  }
 
   const ServicePtr& service() const { return service_; }
   const ListenerConfig& config() const { return service_->config; }
@@ -25,9 +28,13 @@ class ServerConnection final : public Connection {
   // The client and the address it connected to, as a PROXY protocol header
   // named them.
   void set_client(const Endpoint& peer, const std::optional<Endpoint>& local) {
-    peer_ = peer;
+    socket_peer_ = std::make_unique<Endpoint>(std::exchange(peer_, peer));
     if (local) local_ = std::make_unique<Endpoint>(*local);
   }
+  // The socket's own peer when a PROXY header named another client.
+  const Endpoint* socket_peer() const { return socket_peer_.get(); }
+  bool observed() const { return annotations_ != nullptr; }
+  const std::vector<std::pair<std::string, std::string>>& annotations() const { return *annotations_; }
 
   // Closed by the server (a shutdown, a removed listener's drain), not by
   // the handler or a timeout.
@@ -53,6 +60,7 @@ class ServerConnection final : public Connection {
 
  private:
   ServicePtr service_;
+  std::unique_ptr<Endpoint> socket_peer_;
   bool closed_by_server_ = false;
 };
 

@@ -77,6 +77,10 @@ struct ListenerConfig {
   // PROXY protocol v1/v2 header expected before any data.
   bool proxy_protocol = false;
   Duration proxy_protocol_timeout = std::chrono::seconds(5);
+
+  // Whether the server's ConnectionObserver (the access log) hears of this
+  // listener's connections.
+  bool access_log = true;
 };
 
 struct Config {

@@ -4,6 +4,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 #include <spdlog/logger.h>
@@ -13,6 +15,8 @@
 #include <portico/stream.hpp>
 
 namespace portico {
+
+class Server;
 
 // The server creates a Connection for every client it admits and hands it to
 // the listener's handler by reference; it stays valid until serve()
@@ -30,6 +34,18 @@ class Connection : public Stream {
   std::string_view listener_name() const { return listener_name_; }
   // When the connection was accepted.
   clock::time_point accepted_at() const { return accepted_at_; }
+  // The server the connection belongs to (read-only: its status and
+  // metrics, for a handler that reports them).
+  const Server& server() const { return *server_; }
+
+  // Adds a field to the connection's access-log line (the proxy adds the
+  // upstream it used). Kept only when the listener writes an access log:
+  // check annotating() first to skip building a value nobody reads. Keys
+  // are lowercase words joined by '_'.
+  bool annotating() const { return annotations_ != nullptr; }
+  void annotate(std::string key, std::string value) {
+    if (annotations_) annotations_->emplace_back(std::move(key), std::move(value));
+  }
 
   // Logging with the listener name and peer in front of every line. Nothing
   // is formatted when `level` is off.
@@ -65,6 +81,8 @@ class Connection : public Stream {
 
   Endpoint peer_;
   mutable std::unique_ptr<Endpoint> local_;  // until asked for, or set from a PROXY header
+  const Server* server_ = nullptr;
+  std::unique_ptr<std::vector<std::pair<std::string, std::string>>> annotations_;
 
  private:
   void write_log(spdlog::level::level_enum level, std::string_view text);

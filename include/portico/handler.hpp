@@ -7,15 +7,19 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
 #include <portico/diagnostics.hpp>
 #include <portico/duration.hpp>
+#include <portico/endpoint.hpp>
 #include <portico/options.hpp>
+#include <portico/result.hpp>
 
 namespace portico {
 
 class Connection;
+class MetricsWriter;
 
 // One handler object serves every connection of one listener (built from
 // that listener's options). serve() runs as its own coroutine per connection
@@ -38,7 +42,37 @@ class Handler {
   // connection until its first bytes come, for up to a second. The default,
   // std::nullopt (the server speaks first), starts serve() at once.
   virtual std::optional<Duration> client_speaks_first() const { return std::nullopt; }
+
+  // Adds the handler's own series to a metrics scrape (see
+  // <portico/metrics.hpp>), labelled with `listener`, the listener's name:
+  // the proxy's per upstream, exec's children. The default adds none.
+  virtual void write_metrics(MetricsWriter& out, std::string_view listener) const {
+    (void)out;
+    (void)listener;
+  }
+
+  // A reload kept this handler's listener, with the same handler type, and
+  // built this handler to replace `previous` (which goes on serving the
+  // connections it has until they end): take over what should outlive the
+  // reload, such as counters or what is known of upstream servers. Called
+  // before this handler serves its first connection. The default keeps
+  // nothing.
+  virtual void take_over(Handler& previous) { (void)previous; }
 };
+
+// What a probe checks: a listener of the handler's type, from outside.
+struct ProbeTarget {
+  boost::asio::any_io_executor executor;
+  Endpoint address;       // where the listener accepts (its real port)
+  const Options& options;  // the listener's handler options
+  Duration timeout;        // for the whole probe
+};
+
+// Connects to a listener as a client would and checks that it answers as
+// its handler type should (porticoctl probe). Returns what was checked and
+// seen ("answered \"Hello from server!\\n\""), or why it failed. A type
+// without one is reported as "not probed".
+using HandlerProbe = std::function<boost::asio::awaitable<Result<std::string>>(const ProbeTarget& target)>;
 
 // Reports handler-specific mistakes beyond what the option schema checks
 // (e.g. a command that does not exist). Call `errors.error(pos, msg)` with
@@ -54,6 +88,7 @@ struct HandlerType {
   std::vector<OptionSpec> options;
   HandlerFactory create;
   OptionValidator validate = {};
+  HandlerProbe probe = {};
 
   const OptionSpec* find_option(std::string_view option) const;
 };

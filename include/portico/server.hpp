@@ -11,10 +11,14 @@
 #include <spdlog/logger.h>
 
 #include <portico/config.hpp>
+#include <portico/events.hpp>
 #include <portico/registry.hpp>
 #include <portico/result.hpp>
+#include <portico/stream.hpp>
 
 namespace portico {
+
+class MetricsWriter;
 
 // Owns the listeners and their connections. All members must be called on
 // the io_context's thread (or before it runs). The registry and logger must
@@ -54,6 +58,60 @@ class Server {
   // "3 listeners, 12 connections, 4051 accepted, 7 refused": for logs and
   // systemd's STATUS=.
   std::string status() const;
+
+  // ---- Observing --------------------------------------------------------
+
+  // Hears of every ended and refused connection of the listeners whose
+  // config has access_log on; nullptr for none (the default, which costs
+  // nothing per connection).
+  void set_observer(std::shared_ptr<ConnectionObserver> observer);
+
+  enum class ListenerState : std::uint8_t {
+    serving,   // accepting
+    paused,    // at max_connections (on_limit = "pause"): clients wait in the backlog
+    disabled,  // by disable(): clients wait in the backlog until enable()
+    draining,  // by drain(): disabled, waiting for its connections to end
+  };
+  struct ListenerStatus {
+    std::string name;
+    std::string address;
+    std::string handler;
+    ListenerState state;
+    std::size_t open;  // connections open now
+    ListenerCounters counters;
+  };
+  // The listeners of the running configuration, in config order.
+  std::vector<ListenerStatus> listener_status() const;
+
+  struct ConnectionStatus {
+    std::string listener;
+    Endpoint peer;
+    Duration age;
+    std::uint64_t bytes_received;
+    std::uint64_t bytes_sent;
+    Stream::Activity activity;  // what the handler waits for
+  };
+  // The open connections, of every listener or of the one called
+  // `listener` (connections of listeners a reload removed included).
+  std::vector<ConnectionStatus> connections(std::string_view listener = {}) const;
+
+  // Every series of the server and of its listeners' handlers
+  // (Handler::write_metrics), labelled by listener.
+  void write_metrics(MetricsWriter& out) const;
+  // Counts a reload's outcome for the metrics (the program reads and
+  // checks the file before Server::reload ever runs, so it reports both).
+  void record_reload(bool ok);
+
+  // ---- Controlling one listener ------------------------------------------
+
+  // Stops accepting on the listener called `name` (its socket stays bound,
+  // new clients wait in the kernel's backlog, open connections go on), or
+  // starts again. An error names an unknown listener.
+  Result<void> disable(std::string_view name);
+  Result<void> enable(std::string_view name);
+  // Disables the listener, then waits until its connections end, for at
+  // most `timeout`, and closes those left; `done` gets how many were cut.
+  Result<void> drain(std::string_view name, Duration timeout, std::function<void(std::size_t cut)> done);
 
   // Stops accepting new clients (the ones the kernel already holds are
   // still taken and served), lets connections finish for up to `grace`,
