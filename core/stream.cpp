@@ -1,6 +1,9 @@
 #include <portico/io.hpp>
 #include <portico/stream.hpp>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -9,7 +12,11 @@
 #include <utility>
 
 #include <boost/asio/detail/socket_ops.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/version.hpp>
+
+#include "core/tls.hpp"
 
 namespace portico {
 
@@ -65,6 +72,7 @@ Stream::Stream(const executor_type& executor, int family, int accepted_fd)
 
 Stream::~Stream() {
   if (unregistered_fd_ >= 0) ::close(unregistered_fd_);
+  tls_.reset();
   if (timer_target_) *timer_target_ = nullptr;
 }
 
@@ -85,6 +93,7 @@ void Stream::register_socket(error_code& ec) {
 }
 
 int Stream::share_descriptor() {
+  if (tls_) return -1;
   shared_ = true;
   if (unregistered_fd_ < 0) may_be_copied(socket_);
   return fd();
@@ -111,6 +120,7 @@ void Stream::note(const error_code& ec) {
 std::size_t Stream::try_read(asio::mutable_buffer buffer, error_code& ec) {
   ec.clear();
   if (buffer.size() == 0) return 0;
+  if (tls_) return tls_read(buffer, ec);
   for (;;) {
     const ssize_t n = ::recv(fd(), buffer.data(), buffer.size(), 0);
     if (n > 0) {
@@ -132,6 +142,7 @@ std::size_t Stream::try_read(asio::mutable_buffer buffer, error_code& ec) {
 std::size_t Stream::try_write(asio::const_buffer buffer, error_code& ec) {
   ec.clear();
   if (buffer.size() == 0) return 0;
+  if (tls_) return tls_write(buffer, ec);
   for (;;) {
     const ssize_t n = ::send(fd(), buffer.data(), buffer.size(), MSG_NOSIGNAL);
     if (n >= 0) {
@@ -145,7 +156,10 @@ std::size_t Stream::try_write(asio::const_buffer buffer, error_code& ec) {
   }
 }
 
-void Stream::shutdown_send() { ::shutdown(fd(), SHUT_WR); }
+void Stream::shutdown_send() {
+  tls_close_notify();
+  ::shutdown(fd(), SHUT_WR);
+}
 
 void Stream::limit_send_queue(std::size_t bytes) {
   // The kernel doubles the value for its own bookkeeping.
@@ -164,6 +178,7 @@ void Stream::cancel() {
 }
 
 void Stream::close() {
+  tls_close_notify();
   if (unregistered_fd_ >= 0) ::close(std::exchange(unregistered_fd_, -1));
   error_code ignored;
   socket_.close(ignored);
@@ -234,7 +249,8 @@ asio::awaitable<IoResult> Stream::read_some(asio::mutable_buffer buffer, Duratio
     if (ec) co_return finish(ec, 0);
     if (!armed) armed = arm(timeout);
     activity_ = Activity::reading;
-    auto [wait_ec] = co_await socket.async_wait(socket_type::wait_read, use_tuple);
+    const auto direction = tls_ && tls_->read_wants_write ? socket_type::wait_write : socket_type::wait_read;
+    auto [wait_ec] = co_await socket.async_wait(direction, use_tuple);
     if (wait_ec) {
       if (armed) disarm();
       co_return finish(wait_ec, 0);
@@ -243,6 +259,9 @@ asio::awaitable<IoResult> Stream::read_some(asio::mutable_buffer buffer, Duratio
 }
 
 asio::awaitable<IoResult> Stream::receive(asio::mutable_buffer buffer, Duration timeout) {
+  // TLS must decrypt what the socket holds: the event loop cannot read for
+  // it.
+  if (tls_) co_return co_await read_some(buffer, timeout);
   error_code ec;
   if (unregistered_fd_ >= 0) {
     const std::size_t n = try_read(buffer, ec);
@@ -274,11 +293,16 @@ asio::awaitable<IoResult> Stream::wait(socket_type::wait_type type, Duration tim
 }
 
 asio::awaitable<IoResult> Stream::wait_readable(Duration timeout) {
-  return wait(socket_type::wait_read, timeout);
+  if (!tls_) co_return co_await wait(socket_type::wait_read, timeout);
+  // Bytes OpenSSL took off the socket already would never wake the event
+  // loop.
+  if (SSL_has_pending(tls_->ssl()) == 1) co_return finish({}, 0);
+  co_return co_await wait(tls_->read_wants_write ? socket_type::wait_write : socket_type::wait_read, timeout);
 }
 
 asio::awaitable<IoResult> Stream::wait_writable(Duration timeout) {
-  return wait(socket_type::wait_write, timeout);
+  const bool read = tls_ && tls_->write_wants_read;
+  return wait(read ? socket_type::wait_read : socket_type::wait_write, timeout);
 }
 
 asio::awaitable<IoResult> Stream::write(asio::const_buffer buffer, Duration timeout) {
@@ -305,7 +329,8 @@ asio::awaitable<IoResult> Stream::write(asio::const_buffer buffer, Duration time
     if (ec) co_return finish(ec, total);
     if (!armed) armed = arm(timeout);
     activity_ = Activity::writing;
-    auto [wait_ec] = co_await socket.async_wait(socket_type::wait_write, use_tuple);
+    const auto direction = tls_ && tls_->write_wants_read ? socket_type::wait_read : socket_type::wait_write;
+    auto [wait_ec] = co_await socket.async_wait(direction, use_tuple);
     if (wait_ec) {
       if (armed) disarm();
       co_return finish(wait_ec, total);
@@ -313,6 +338,145 @@ asio::awaitable<IoResult> Stream::write(asio::const_buffer buffer, Duration time
   }
   if (armed) disarm();
   co_return finish({}, total);
+}
+
+// ---- TLS -----------------------------------------------------------------
+
+namespace {
+
+// What a failed SSL call means for the caller; the error queue is left
+// empty.
+error_code tls_error(SSL* ssl, int ret, bool& wants_other_direction, bool reading) {
+  const int error = SSL_get_error(ssl, ret);
+  switch (error) {
+    case SSL_ERROR_WANT_READ:
+      wants_other_direction = !reading;
+      return asio::error::would_block;
+    case SSL_ERROR_WANT_WRITE:
+      wants_other_direction = reading;
+      return asio::error::would_block;
+    case SSL_ERROR_ZERO_RETURN: return asio::error::eof;
+    case SSL_ERROR_SYSCALL: {
+      const int err = errno;
+      ERR_clear_error();
+      return err == 0 ? error_code(asio::error::eof) : errno_code(err);
+    }
+    default: {
+      unsigned long last = 0;
+      while (const unsigned long e = ERR_get_error()) last = e;
+      // A certificate that failed verification says why in the verify
+      // result ("hostname mismatch", "certificate has expired").
+      if (ERR_GET_REASON(last) == SSL_R_CERTIFICATE_VERIFY_FAILED) {
+        return verify_error(SSL_get_verify_result(ssl));
+      }
+      return error_code(static_cast<int>(last), asio::error::get_ssl_category());
+    }
+  }
+}
+
+}  // namespace
+
+std::size_t Stream::tls_read(asio::mutable_buffer buffer, error_code& ec) {
+  SSL* ssl = tls_->ssl();
+  std::size_t n = 0;
+  if (SSL_read_ex(ssl, buffer.data(), buffer.size(), &n) == 1 && !tls_->renegotiation) {
+    tls_->read_wants_write = false;
+    bytes_received_ += n;
+    return n;
+  }
+  ec = tls_->renegotiation ? make_error_code(TlsErrc::renegotiation)
+                           : tls_error(ssl, 0, tls_->read_wants_write, true);
+  ERR_clear_error();
+  note(ec);
+  return 0;
+}
+
+std::size_t Stream::tls_write(asio::const_buffer buffer, error_code& ec) {
+  SSL* ssl = tls_->ssl();
+  std::size_t n = 0;
+  if (SSL_write_ex(ssl, buffer.data(), buffer.size(), &n) == 1) {
+    tls_->write_wants_read = false;
+    bytes_sent_ += n;
+    return n;
+  }
+  ec = tls_error(ssl, 0, tls_->write_wants_read, false);
+  ERR_clear_error();
+  note(ec);
+  return 0;
+}
+
+void Stream::tls_close_notify() {
+  if (!tls_ || !tls_->established || tls_->close_notify_sent || fd() < 0) return;
+  tls_->close_notify_sent = true;
+  // Best effort: one try, without waiting for room or for the peer's own.
+  SSL_shutdown(tls_->ssl());
+  ERR_clear_error();
+}
+
+const TlsInfo* Stream::tls() const { return tls_ && tls_->established ? &tls_->info() : nullptr; }
+
+asio::awaitable<IoResult> Stream::handshake(Duration timeout) {
+  SSL* ssl = tls_->ssl();
+  bool armed = false;
+  for (;;) {
+    const int ret = SSL_do_handshake(ssl);
+    if (ret == 1) {
+      if (armed) disarm();
+      tls_->established = true;
+      co_return finish({}, 0);
+    }
+    bool wants_write = false;
+    error_code ec = tls_error(ssl, ret, wants_write, true);
+    ERR_clear_error();
+    if (!would_block(ec)) {
+      if (armed) disarm();
+      // The listener's ALPN refused all the client offered.
+      if (tls_->alpn_required) ec = make_error_code(TlsErrc::no_alpn);
+      co_return finish(ec, 0);
+    }
+    socket_type& socket = registered_socket(ec);
+    if (ec) co_return finish(ec, 0);
+    if (!armed) armed = arm(timeout);
+    activity_ = wants_write ? Activity::writing : Activity::reading;
+    auto [wait_ec] =
+        co_await socket.async_wait(wants_write ? socket_type::wait_write : socket_type::wait_read, use_tuple);
+    if (wait_ec) {
+      if (armed) disarm();
+      co_return finish(wait_ec, 0);
+    }
+  }
+}
+
+asio::awaitable<IoResult> Stream::accept_tls(std::unique_ptr<detail::TlsSession> session, Duration timeout) {
+  tls_ = std::move(session);
+  co_return co_await handshake(timeout);
+}
+
+asio::awaitable<IoResult> Stream::start_tls(const TlsClientContext& context, std::string_view server_name,
+                                            Duration timeout) {
+  SSL* ssl = SSL_new(static_cast<SSL_CTX*>(context.native()));
+  if (ssl == nullptr) {
+    ERR_clear_error();
+    co_return finish(asio::error::no_memory, 0);
+  }
+  tls_ = std::make_unique<detail::TlsSession>(ssl);
+  detail::attach(*tls_);
+  SSL_set_fd(ssl, fd());
+  SSL_set_connect_state(ssl);
+  const std::string name(server_name);
+  error_code ip_ec;
+  const bool is_ip = !name.empty() && (asio::ip::make_address(name, ip_ec), !ip_ec);
+  // SNI carries host names only.
+  if (!name.empty() && !is_ip) SSL_set_tlsext_host_name(ssl, name.c_str());
+  if (context.verifies() && !name.empty()) {
+    if (is_ip) {
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str());
+    } else {
+      SSL_set1_host(ssl, name.c_str());
+    }
+  }
+  ERR_clear_error();
+  co_return co_await handshake(timeout);
 }
 
 }  // namespace portico

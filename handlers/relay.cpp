@@ -5,6 +5,7 @@
 #include <memory>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <portico/io.hpp>
@@ -84,9 +85,14 @@ class Relay {
         data = asio::buffer(held.get(), got.bytes);
         drained = got.bytes < held_size;
       } else {
-        if (drained || chunks % chunks_per_wakeup == 0) {
+        if (drained) {
           const IoResult ready = co_await from.wait_readable();
           if (!ready.ok()) co_return fail(ready.ec);
+        } else if (chunks % chunks_per_wakeup == 0) {
+          // Let the other connections run. Not a wait for readiness: with
+          // bytes still in the socket, the event loop (edge-triggered) would
+          // report none until the peer sends more.
+          co_await asio::post(from.executor(), asio::use_awaitable);
         }
         error_code ec;
         const std::size_t n = from.try_read(scratch, ec);

@@ -39,6 +39,28 @@ struct DaemonConfig {
 enum class OnLimit { pause, reject };
 std::string_view to_string(OnLimit on_limit);
 
+// TLS on a listener: the server's side of every connection, before the
+// handler runs.
+enum class TlsVerifyClient { off, optional, require };
+enum class TlsVersion { tls1_2, tls1_3 };
+std::string_view to_string(TlsVerifyClient verify);
+std::string_view to_string(TlsVersion version);
+
+struct TlsConfig {
+  // PEM files, leaf first then chain, each with its key; the first pair is
+  // the default, the others are chosen by the name the client asks for
+  // (SNI).
+  std::vector<std::string> certificates;
+  std::vector<std::string> keys;
+  std::string client_ca;  // verify client certificates against these CAs
+  TlsVerifyClient verify_client = TlsVerifyClient::off;
+  std::vector<std::string> alpn;  // when set, a client must agree on one of these
+  TlsVersion min_version = TlsVersion::tls1_2;
+  Duration handshake_timeout = std::chrono::seconds(10);
+
+  friend bool operator==(const TlsConfig&, const TlsConfig&) = default;
+};
+
 struct ListenerConfig {
   std::string name;      // unique; the address when the file names none
   Address address;
@@ -81,6 +103,9 @@ struct ListenerConfig {
   // Whether the server's ConnectionObserver (the access log) hears of this
   // listener's connections.
   bool access_log = true;
+
+  // TLS, when tls_certificate is set.
+  std::optional<TlsConfig> tls;
 };
 
 struct Config {

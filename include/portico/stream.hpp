@@ -18,8 +18,13 @@
 #include <boost/system/error_code.hpp>
 
 #include <portico/duration.hpp>
+#include <portico/tls.hpp>
 
 namespace portico {
+
+namespace detail {
+class TlsSession;
+}
 
 // The outcome of one I/O step. `ec` is empty on success, boost::asio::
 // error::eof when the peer closed, timed_out when a deadline passed, or what
@@ -70,7 +75,8 @@ class Stream {
   // Writes the whole buffer.
   boost::asio::awaitable<IoResult> write(boost::asio::const_buffer buffer, Duration timeout = {});
   // Wait until try_read() / try_write() can make progress, holding no
-  // buffer meanwhile.
+  // buffer meanwhile (over TLS, that may mean waiting for the other
+  // direction of the socket).
   boost::asio::awaitable<IoResult> wait_readable(Duration timeout = {});
   boost::asio::awaitable<IoResult> wait_writable(Duration timeout = {});
 
@@ -126,8 +132,21 @@ class Stream {
   // The socket's descriptor, for a child process to inherit as its stdin
   // and stdout. Calling it costs one more system call when the stream
   // closes (the event loop must forget the descriptor explicitly, since a
-  // copy may outlive ours). The stream keeps ownership.
+  // copy may outlive ours). The stream keeps ownership. -1 for a TLS
+  // stream, whose bytes on the socket are encrypted: relay through a
+  // socket pair instead.
   int share_descriptor();
+
+  // What the stream's TLS session negotiated; nullptr for plain TCP.
+  const TlsInfo* tls() const;
+  // Runs the client side of a TLS handshake over the connected stream,
+  // checking the server's certificate against `context`'s CAs and
+  // `server_name` (a host name, sent as SNI, or an IP address) unless the
+  // context does not verify. From then on every read and write of the
+  // stream is over TLS. Fails with timed_out after `timeout`, or with
+  // OpenSSL's reason (category boost::asio::error::get_ssl_category()).
+  boost::asio::awaitable<IoResult> start_tls(const TlsClientContext& context, std::string_view server_name,
+                                             Duration timeout = {});
 
  protected:
   // For the server: `accepted_fd` is a connected socket accepted with
@@ -153,10 +172,17 @@ class Stream {
   // Starts the deadline for one step; false when none applies.
   bool arm(Duration timeout);
   void disarm();
+  // Runs the server side of a TLS handshake with `session`, made for this
+  // stream's socket; the stream is TLS from then on, whatever the outcome.
+  boost::asio::awaitable<IoResult> accept_tls(std::unique_ptr<detail::TlsSession> session, Duration timeout);
 
  private:
   void register_socket(boost::system::error_code& ec);
   IoResult finish(boost::system::error_code ec, std::size_t bytes);
+  boost::asio::awaitable<IoResult> handshake(Duration timeout);
+  std::size_t tls_read(boost::asio::mutable_buffer buffer, boost::system::error_code& ec);
+  std::size_t tls_write(boost::asio::const_buffer buffer, boost::system::error_code& ec);
+  void tls_close_notify();
   void note(const boost::system::error_code& ec);
   boost::asio::awaitable<IoResult> wait(socket_type::wait_type type, Duration timeout);
 
@@ -168,6 +194,7 @@ class Stream {
   // destroyed with a completion still queued is not touched by it.
   std::shared_ptr<Stream*> timer_target_;
   std::function<void()> on_close_;
+  std::unique_ptr<detail::TlsSession> tls_;
   Duration idle_timeout_{0};
   clock::time_point deadline_ = clock::time_point::max();
   std::uint64_t bytes_received_ = 0;
