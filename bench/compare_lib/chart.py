@@ -3,7 +3,7 @@
 import shutil
 from pathlib import Path
 
-from .common import REFERENCE, bench_mode, rate_of
+from .common import REFERENCE, bench_mode, is_idle, rate_of
 from .processes import run_quiet
 
 
@@ -15,9 +15,9 @@ def chart(results, workloads, png, tmp):
     panels = []
     for w in workloads:
         for metric, label in (("rate", rate_label.get(bench_mode(w))), ("cpu", "server CPU µs/op (lower is better)")):
-            if w == "idle" and metric == "cpu":
+            if is_idle(w) and metric == "cpu":
                 metric, label = "bpc", "server bytes per idle connection"
-            elif w == "idle":
+            elif is_idle(w):
                 continue
             rows = []
             for r in results:
