@@ -3,7 +3,7 @@
 import shutil
 from pathlib import Path
 
-from .common import REFERENCE, bench_mode, rate_of
+from .common import REFERENCE, bench_mode, is_idle, rate_of
 from .processes import run_quiet
 
 
@@ -15,9 +15,9 @@ def chart(results, workloads, png, tmp):
     panels = []
     for w in workloads:
         for metric, label in (("rate", rate_label.get(bench_mode(w))), ("cpu", "server CPU µs/op (lower is better)")):
-            if w == "idle" and metric == "cpu":
+            if is_idle(w) and metric == "cpu":
                 metric, label = "bpc", "server bytes per idle connection"
-            elif w == "idle":
+            elif is_idle(w):
                 continue
             rows = []
             for r in results:
@@ -32,9 +32,15 @@ def chart(results, workloads, png, tmp):
                 panels.append((f"{w}: {label}", rows, REFERENCE[w]))
     if not panels:
         return "no results to plot"
-    cols = (len(panels) + 1) // 2
-    script = ["set terminal pngcairo size 1400,900 font 'sans,10'", f"set output '{png}'",
-              f"set multiplot layout {min(2, len(panels))},{cols}", "set style fill solid 0.8", "set boxwidth 0.6",
+    # Two rows for a few workloads; beyond eight panels (the TLS and
+    # balancing workloads together) four columns and as many rows of 450
+    # pixels as it takes, so that titles do not run into each other.
+    few = len(panels) <= 8
+    cols = (len(panels) + 1) // 2 if few else 4
+    layout_rows = min(2, len(panels)) if few else (len(panels) + cols - 1) // cols
+    size = f"1400,{900 if few else 450 * layout_rows}"
+    script = [f"set terminal pngcairo size {size} font 'sans,10'", f"set output '{png}'",
+              f"set multiplot layout {layout_rows},{cols}", "set style fill solid 0.8", "set boxwidth 0.6",
               "set grid ytics", "unset key", "set yrange [0:*]", "set xtics rotate by -30"]
     for i, (title, rows, ref) in enumerate(panels):
         data = Path(tmp) / f"chart{i}.dat"
@@ -47,6 +53,6 @@ def chart(results, workloads, png, tmp):
     gp.write_text("\n".join(script) + "\n")
     rc, out = run_quiet(["gnuplot", str(gp)], 60)
     if rc != 0 and "pngcairo" in out:  # a gnuplot built without cairo
-        gp.write_text(gp.read_text().replace("pngcairo size 1400,900 font 'sans,10'", "png size 1400,900"))
+        gp.write_text(gp.read_text().replace(f"pngcairo size {size} font 'sans,10'", f"png size {size}"))
         rc, out = run_quiet(["gnuplot", str(gp)], 60)
     return None if rc == 0 else f"gnuplot failed: {out[-300:]}"

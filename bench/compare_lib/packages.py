@@ -64,6 +64,10 @@ REQUIREMENTS = {
     "socat": (lambda: shutil.which("socat"), [["socat"]]),
     "xinetd": (lambda: shutil.which("xinetd"), [["xinetd"]]),
     "tcpserver": (lambda: shutil.which("tcpserver"), [["ucspi-tcp"]]),
+    # The TLS terminators; the certificates are made with openssl's command line.
+    "stunnel": (lambda: shutil.which("stunnel4"), [["stunnel4"]]),
+    "hitch": (lambda: shutil.which("hitch"), [["hitch"]]),
+    "openssl": (lambda: shutil.which("openssl"), [["openssl"]]),
     "gnuplot": (lambda: shutil.which("gnuplot"), [["gnuplot-nox"]]),
 }
 

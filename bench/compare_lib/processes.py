@@ -68,6 +68,28 @@ def leftovers(pgid):
     return found
 
 
+def descendants(pid):
+    """The processes pid started that still run (children, theirs, ...), in
+    the order they were found: a master's workers and helpers, whose CPU
+    time and memory are the server's as much as the master's own."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in sorted(children.get(todo.pop(0), [])):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 def clear_leftovers(pgid, seconds=3.0):
     """Ends and reaps what a stopped server left behind: SIGTERM (the rest of
     its group already has it), SIGKILL after a second, waitpid for our own."""

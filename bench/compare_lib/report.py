@@ -3,7 +3,9 @@
 import os
 import platform
 
-from .common import BENCH_DIR, FLOOR, PROXY_WORKLOADS, REFERENCE, bench_mode, rate_of
+from .balance import fmt_max_min, fmt_shares
+from .common import (BALANCE_UPSTREAMS, BALANCE_WORKLOADS, BENCH_DIR, FLOOR, PROXY_WORKLOADS, REFERENCE, TLS_WORKLOADS,
+                     bench_mode, is_idle, rate_of)
 from .processes import run_quiet
 
 CLIENT_BOUND = 0.9  # share of its core above which portico-bench may be the limit
@@ -29,9 +31,29 @@ def fmt_errors(errors):
     return ", ".join(f"{k} {v}" for k, v in errors.items()) or "0"
 
 
+def fmt_processes(r):
+    """How a server of several processes adds up: "haproxy 412.0 + C floor
+    12.1 µs/op, 9.1 MiB + 1300 KiB"; None for one process."""
+    procs = (r.get("data") or {}).get("server_processes")
+    labels = r.get("processes")
+    if not procs or not labels or len(procs) != len(labels) or not r["data"].get("ops"):
+        return None
+    ops = r["data"]["ops"]
+    cpu = " + ".join(f"{label} {p['cpu_s'] * 1e6 / ops:.1f}" for label, p in zip(labels, procs))
+    rss = " + ".join(fmt_kib(p["rss_kb"]) for p in procs)
+    return f"server CPU and RSS are the sum of {len(procs)} processes: {cpu} µs/op; {rss}"
+
+
+def fmt_resumed(d):
+    tls = d.get("tls") or {}
+    return f"{100 * tls['resumed'] / tls['handshakes']:.1f}%" if tls.get("handshakes") else "–"
+
+
 def tables(results, workloads, args):
     """Markdown tables, one per workload, plus skip and failure notes."""
     out = []
+    trips = (f"connections of {args.balance_round_trips} round trips each" if args.balance_round_trips
+             else "persistent connections")
     titles = {
         "greeting": f"greeting: connect, send a line, read `Hello from server!\\n` to EOF, close; {args.connections} concurrent",
         "echo": f"echo: {args.size} bytes out and back on {args.connections} persistent connections",
@@ -42,6 +64,20 @@ def tables(results, workloads, args):
         "proxy-stream": f"proxy-stream: {args.stream_size}-byte chunks one way through the proxy into a C echo upstream, "
                         f"which sends them back, on {args.connections} connections",
         "exec": f"exec: greeting answered by `peers/hello.c`, a program spawned per connection; {args.connections} concurrent",
+        "tls-handshake": "tls-handshake: a full TLS 1.3 handshake per connection, ECDSA P-256 certificate: connect, "
+                         f"handshake, send a line, read `Hello from server!\\n` to EOF, close; {args.connections} concurrent",
+        "tls-handshake-rsa": "tls-handshake-rsa: the same with an RSA-2048 certificate; "
+                             f"{args.connections} concurrent",
+        "tls-resume": "tls-resume: the same (ECDSA P-256), each slot resuming with the newest session ticket it was "
+                      f"given; {args.connections} concurrent",
+        "tls-echo": f"tls-echo: {args.size} bytes out and back over TLS 1.3 (ECDSA P-256) on {args.connections} "
+                    "persistent connections",
+        "tls-idle": f"tls-idle: {args.tls_idle_connections} TLS 1.3 connections (ECDSA P-256), handshake done, "
+                    f"held {args.duration} without traffic",
+        "proxy-balance-rr": f"proxy-balance-rr: {args.size} bytes out and back through the proxy, round robin over "
+                            f"{BALANCE_UPSTREAMS} C echo upstreams; {args.connections} {trips}",
+        "proxy-balance-lc": f"proxy-balance-lc: the same, to the upstream with the fewest connections; "
+                            f"{args.connections} {trips}",
     }
     for w in workloads:
         rows = [r for r in results if r["workload"] == w]
@@ -51,20 +87,28 @@ def tables(results, workloads, args):
         floor = ok.get(ref)
         ref_label = "floor" if ref == FLOOR else ref
         mode = bench_mode(w)
+        # TLS handshakes say how many were resumed; balancing, how requests
+        # were spread over the upstreams.
+        resumed = w in TLS_WORKLOADS and mode == "greeting"
+        spread = w in BALANCE_WORKLOADS
         out.append(f"### {titles[w]}\n")
-        if w == "idle":
-            out.append("| server | established | server closed | connect p99 | RSS before | RSS held | bytes/conn | vs floor |")
+        if is_idle(w):
+            out.append("| server | established | server closed | connect p99 | RSS before | RSS held | bytes/conn "
+                       f"| vs {ref_label} |")
             out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
         else:
             unit = "MB/s" if mode == "stream" else ("conn/s" if mode == "greeting" else "req/s")
-            out.append(f"| server | {unit} | p50 | p99 | server CPU µs/op | bench CPU µs/op | RSS | rate vs {ref_label} "
-                       f"| CPU vs {ref_label} | errors |")
-            out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+            extra = " resumed |" if resumed else ""
+            tail_cols = " upstream shares % | max/min |" if spread else ""
+            out.append(f"| server | {unit} |{extra} p50 | p99 | server CPU µs/op | bench CPU µs/op | RSS | rate vs {ref_label} "
+                       f"| CPU vs {ref_label} | errors |{tail_cols}")
+            out.append("|---|---:|" + ("---:|" if resumed else "") + "---:|---:|---:|---:|---:|---:|---:|---:|"
+                       + ("---:|---:|" if spread else ""))
         for r in rows:
             d = r.get("data")
             if r["status"] != "ok":
                 continue
-            if w == "idle":
+            if is_idle(w):
                 bpc = d.get("server_bytes_per_conn")
                 floor_bpc = floor.get("server_bytes_per_conn") if floor else None
                 # The floor keeps nothing per connection in user space, so its
@@ -78,11 +122,32 @@ def tables(results, workloads, args):
                 floor_rate = rate_of(w, floor) if floor else None
                 cpu = d.get("server_cpu_us_per_op")
                 floor_cpu = floor.get("server_cpu_us_per_op") if floor else None
-                out.append(f"| {r['server']} | {rate:,.0f} | {fmt_us(d['latency_us']['p50'])} | {fmt_us(d['latency_us']['p99'])} "
+                extra = f" {fmt_resumed(d)} |" if resumed else ""
+                sp = r.get("spread")
+                tail_cols = (f" {fmt_shares(sp)} | {fmt_max_min(sp)} |" if sp else " – | – |") if spread else ""
+                out.append(f"| {r['server']} | {rate:,.0f} |{extra} {fmt_us(d['latency_us']['p50'])} | {fmt_us(d['latency_us']['p99'])} "
                            f"| {'–' if cpu is None else f'{cpu:.1f}'} | {d['client_cpu_us_per_op']:.1f} | {fmt_kib(d['server_rss_kb'])} "
-                           f"| {fmt_ratio(rate, floor_rate)} | {fmt_ratio(cpu, floor_cpu)} | {fmt_errors(d['errors'])} |")
+                           f"| {fmt_ratio(rate, floor_rate)} | {fmt_ratio(cpu, floor_cpu)} | {fmt_errors(d['errors'])} |{tail_cols}")
         notes = [f"- {r['server']}: {r['status']}: {r['reason']}" for r in rows if r["status"] != "ok"]
         notes += [f"- {r['server']}: {r['note']}" for r in rows if r["status"] == "ok" and r.get("note")]
+        notes += [f"- {r['server']}: {fmt_processes(r)}" for r in rows if r["status"] == "ok" and fmt_processes(r)]
+        if w in TLS_WORKLOADS:
+            # What was negotiated, as portico-bench read it off a handshake.
+            seen = {}
+            for r in rows:
+                t = (r.get("data") or {}).get("tls") if r["status"] == "ok" else None
+                if t and t.get("version"):
+                    seen.setdefault(f"{t['version']} {t['cipher']} {t['group']}, server key {t['server_key']}",
+                                    []).append(r["server"])
+            for what, servers in seen.items():
+                who = "every server" if len(seen) == 1 else ", ".join(servers)
+                notes.append(f"- negotiated ({who}): {what}")
+        if spread:
+            counts = [f"{r['server']} {'/'.join(f'{c:,}' for c in r['spread']['connections'])}"
+                      for r in rows if r["status"] == "ok" and r.get("spread")]
+            if counts:
+                notes.append("- connections per upstream (over the warm-up and the window; the shares count "
+                             f"{args.size}-byte requests the same way): " + "; ".join(counts))
         if w in PROXY_WORKLOADS and "direct" in ok:
             notes.append("- direct: no proxy, portico-bench talks to the echo upstream itself; its server CPU and RSS "
                          "are the upstream's")
@@ -90,12 +155,12 @@ def tables(results, workloads, args):
         # server's TCP work; say so when that may have capped a rate.
         for r in rows:
             d = r.get("data") or {}
-            window = d.get("duration_s", 0) + (d.get("ramp_s", 0) if w == "idle" else 0)
-            if r["status"] == "ok" and window > 0 and w in PROXY_WORKLOADS:
-                # CPU 1 carries portico-bench and the echo upstream together.
+            window = d.get("duration_s", 0) + (d.get("ramp_s", 0) if is_idle(w) else 0)
+            if r["status"] == "ok" and window > 0 and (w in PROXY_WORKLOADS or w in BALANCE_WORKLOADS):
+                # CPU 1 carries portico-bench and the echo upstreams together.
                 up = d["server_cpu_s"] / window if r["server"] == "direct" else r.get("upstream_cpu_share")
                 if up is not None and d["client_cpu_s"] / window + up > CLIENT_BOUND:
-                    notes.append(f"- {r['server']}: portico-bench and the echo upstream used "
+                    notes.append(f"- {r['server']}: portico-bench and the echo upstreams used "
                                  f"{100 * (d['client_cpu_s'] / window + up):.0f}% of CPU 1 "
                                  "together: this rate may be their limit, not the proxy's")
             elif r["status"] == "ok" and window > 0 and d["client_cpu_s"] / window > CLIENT_BOUND:
@@ -126,6 +191,8 @@ def versions(peers, names):
         "direct": ["sh", "-c", "echo c-epoll echo upstream, gcc $(gcc -dumpfullversion)"],
         "xinetd": ["xinetd", "-version"],
         "tcpserver": ["dpkg-query", "-W", "-f", "ucspi-tcp ${Version}", "ucspi-tcp"],
+        "stunnel": ["sh", "-c", "stunnel4 -version 2>&1 | grep -m1 '^stunnel'"],
+        "hitch": ["hitch", "--version"],
     }
     found = []
     for n in names:

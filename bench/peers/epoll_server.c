@@ -6,6 +6,11 @@
  *   epoll_server PORT echo       write back whatever arrives
  *
  * Listens on 127.0.0.1 only. Prints "ready" on stdout once listening.
+ * On SIGUSR1 it prints what it has served so far, and on SIGTERM the same
+ * before it exits: "served: connections N, bytes N" (bytes echoed, or
+ * greeting replies' bytes), which is how bench/compare sees the share of
+ * each upstream behind a balancing proxy. Two additions per connection or
+ * read; nothing a run could notice.
  * Built at run time by bench/compare with: gcc -O2 -o epoll_server epoll_server.c
  */
 #define _GNU_SOURCE
@@ -34,6 +39,13 @@ static struct pending **pending; /* indexed by fd */
 static int max_fds;
 static int echo_mode;
 static char buf[65536];
+static unsigned long long served_connections, served_bytes;
+static volatile sig_atomic_t report_asked, stop_asked;
+
+static void on_signal(int sig) {
+  if (sig == SIGTERM) stop_asked = 1;
+  report_asked = 1;
+}
 
 static void drop(int fd) {
   free(pending[fd]);
@@ -64,6 +76,7 @@ static void on_echo(int fd) {
     ssize_t n = recv(fd, buf, sizeof buf, 0);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) { drop(fd); return; }
     if (n < 0) { if (errno == EINTR) continue; return; }
+    served_bytes += (unsigned long long)n;
     ssize_t w = send(fd, buf, (size_t)n, MSG_NOSIGNAL);
     if (w < 0 && errno != EAGAIN) { drop(fd); return; }
     if (w < 0) w = 0;
@@ -82,7 +95,7 @@ static void on_echo(int fd) {
 static void on_greeting(int fd) {
   ssize_t n = recv(fd, buf, 100, 0);
   if (n < 0 && errno == EAGAIN) return;
-  if (n > 0) send(fd, kReply, sizeof kReply - 1, MSG_NOSIGNAL);
+  if (n > 0 && send(fd, kReply, sizeof kReply - 1, MSG_NOSIGNAL) > 0) served_bytes += sizeof kReply - 1;
   close(fd);
 }
 
@@ -93,6 +106,20 @@ int main(int argc, char **argv) {
   }
   echo_mode = strcmp(argv[2], "echo") == 0;
   signal(SIGPIPE, SIG_IGN);
+  /* The two signals are let in only while epoll_pwait waits, which they
+   * then end with EINTR: one that came at any other moment would otherwise
+   * wait for the next connection's event to be seen. */
+  struct sigaction sa = {.sa_handler = on_signal};
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGUSR1, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  sigset_t blocked, waiting;
+  sigemptyset(&blocked);
+  sigaddset(&blocked, SIGUSR1);
+  sigaddset(&blocked, SIGTERM);
+  sigprocmask(SIG_BLOCK, &blocked, &waiting);
+  sigdelset(&waiting, SIGUSR1);
+  sigdelset(&waiting, SIGTERM);
 
   struct rlimit rl;
   getrlimit(RLIMIT_NOFILE, &rl);
@@ -118,7 +145,13 @@ int main(int argc, char **argv) {
 
   struct epoll_event events[256];
   for (;;) {
-    int n = epoll_wait(ep, events, 256, -1);
+    int n = epoll_pwait(ep, events, 256, -1, &waiting);
+    if (report_asked) {
+      report_asked = 0;
+      printf("served: connections %llu, bytes %llu\n", served_connections, served_bytes);
+      fflush(stdout);
+      if (stop_asked) return 0;
+    }
     for (int i = 0; i < n; ++i) {
       int fd = events[i].data.fd;
       if (fd != lfd) {
@@ -129,6 +162,7 @@ int main(int argc, char **argv) {
         int c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (c < 0) break;
         if (c >= max_fds) { close(c); continue; }
+        ++served_connections;
         struct epoll_event cev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.fd = c};
         if (echo_mode) cev.events |= EPOLLOUT;
         epoll_ctl(ep, EPOLL_CTL_ADD, c, &cev);

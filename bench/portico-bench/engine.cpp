@@ -1,8 +1,11 @@
 #include "engine.hpp"
 
+#include <openssl/err.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <csignal>
 #include <system_error>
 
@@ -33,6 +36,16 @@ bool stop_requested() { return g_stop != 0; }
 
 // ---- Conn ----------------------------------------------------------------
 
+Conn::~Conn() {
+  close_fd();
+  keep_session(nullptr);
+}
+
+void Conn::keep_session(SSL_SESSION* session) {
+  if (session_) SSL_SESSION_free(session_);
+  session_ = session;
+}
+
 void Conn::handle(std::uint32_t events) {
   if (fd_ < 0) return;
   if (connecting_) {
@@ -44,14 +57,73 @@ void Conn::handle(std::uint32_t events) {
     }
     if (!(events & EPOLLOUT)) return;
     connecting_ = false;
+    if (ctx_.tls) {
+      ssl_ = ctx_.tls->open(fd_, this, ctx_.tls->resume() ? session_ : nullptr);
+      if (!ssl_) return fail_errno(ENOMEM, now);
+      handshaking_ = true;
+      return handshake(now);
+    }
     on_connected(now);
     if (fd_ < 0 || !(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) return;
   }
+  if (handshaking_) return handshake(Clock::now());
   on_io(events);
 }
 
+void Conn::handshake(Clock::time_point now) {
+  const int rc = SSL_do_handshake(ssl_);
+  if (rc != 1) {
+    const ssize_t r = tls_result(rc);
+    if (r == 0) return fail(ErrorKind::closed, now);  // the server hung up mid-handshake
+    if (errno != EAGAIN) fail_errno(errno, now);
+    return;
+  }
+  handshaking_ = false;
+  ctx_.tls->handshake_done(ssl_, ctx_.stats);
+  on_connected(now);
+  // The read that finished the handshake may have taken what followed it
+  // (tickets, a server's first words) into OpenSSL's buffer, where epoll
+  // cannot see it. Only then is on_io() called now: asking the socket
+  // when nothing is buffered would cost a read(2) that says EAGAIN.
+  if (fd_ >= 0 && ssl_ && !handshaking_ && SSL_has_pending(ssl_)) on_io(EPOLLIN);
+}
+
+ssize_t Conn::tls_send(const void* data, std::size_t len) {
+  if (len == 0) return 0;
+  return tls_result(SSL_write(ssl_, data, static_cast<int>(std::min<std::size_t>(len, INT_MAX))));
+}
+
+ssize_t Conn::tls_recv(void* buf, std::size_t len) {
+  return tls_result(SSL_read(ssl_, buf, static_cast<int>(std::min<std::size_t>(len, INT_MAX))));
+}
+
+// SSL_write's, SSL_read's or SSL_do_handshake's return value in send's and
+// recv's terms.
+ssize_t Conn::tls_result(int rc) {
+  if (rc > 0) return rc;
+  switch (SSL_get_error(ssl_, rc)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+      // Both wait for epoll: the socket is registered for in and out.
+      errno = EAGAIN;
+      return -1;
+    case SSL_ERROR_ZERO_RETURN: return 0;  // close_notify, or a bare FIN
+    case SSL_ERROR_SYSCALL: {
+      const int err = errno;
+      ERR_clear_error();
+      if (err == 0) return 0;
+      errno = err;  // the socket's own error: a reset, say
+      return -1;
+    }
+    default:
+      ERR_clear_error();
+      errno = EPROTO;
+      return -1;
+  }
+}
+
 void Conn::resume() {
-  if (!yielded_ || fd_ < 0 || connecting_) return;
+  if (!yielded_ || fd_ < 0 || connecting_ || handshaking_) return;
   yielded_ = false;
   on_io(EPOLLIN | EPOLLOUT);
 }
@@ -68,6 +140,15 @@ void Conn::check(Clock::time_point now) {
 }
 
 void Conn::close_fd() {
+  if (ssl_) {
+    // No close_notify is sent: the server has closed first, or the run is
+    // over. Marked as shut down, the session stays resumable; otherwise
+    // SSL_free would take the slot's ticket off the list of usable ones.
+    SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    SSL_free(ssl_);
+    ssl_ = nullptr;
+  }
+  handshaking_ = false;
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   connecting_ = false;
@@ -160,9 +241,9 @@ void run_timed(Context& ctx, Conns& conns) {
   for (auto& c : conns) c->start(now);
   if (ctx.options.warmup > Nanos::zero()) ctx.engine.run(now + ctx.options.warmup, tick);
   now = Clock::now();
-  ctx.stats.begin(now, ctx.options.server_pid);
+  ctx.stats.begin(now, ctx.options.server_pids);
   ctx.engine.run(now + ctx.options.duration, tick);
-  ctx.stats.end(Clock::now(), ctx.options.server_pid);
+  ctx.stats.end(Clock::now(), ctx.options.server_pids);
   for (auto& c : conns) c->close_fd();
 }
 

@@ -3,6 +3,7 @@
 // over non-blocking sockets, one Conn object per connection slot.
 
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 #include <array>
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include "net.hpp"
 #include "options.hpp"
 #include "stats.hpp"
+#include "tls.hpp"
 
 namespace bench {
 
@@ -28,6 +30,7 @@ struct Context {
   Engine& engine;
   Stats stats;
   std::vector<char> scratch = std::vector<char>(64 * 1024);
+  TlsClient* tls = nullptr;  // set with --tls: every connection speaks TLS
 };
 
 // One connection slot. A slot outlives its connections: when one ends it opens
@@ -35,7 +38,7 @@ struct Context {
 class Conn {
  public:
   explicit Conn(Context& ctx) : ctx_(ctx) {}
-  virtual ~Conn() { close_fd(); }
+  virtual ~Conn();
   Conn(const Conn&) = delete;
   Conn& operator=(const Conn&) = delete;
 
@@ -49,11 +52,15 @@ class Conn {
   void check(Clock::time_point now);
   void close_fd();
   bool is_open() const { return fd_ >= 0; }
+  // --tls-resume: the newest session ticket the server sent on this slot's
+  // connections; the slot's next connection offers it. Takes the reference.
+  void keep_session(SSL_SESSION* session);
 
  protected:
   // Starts a non-blocking connect. On failure records the error, schedules
   // a retry and returns false.
   bool open();
+  // The connection is up (with --tls: the handshake is done too).
   virtual void on_connected(Clock::time_point now) = 0;
   virtual void on_io(std::uint32_t events) = 0;
   virtual void on_timeout(Clock::time_point now) { fail(ErrorKind::timeout, now); }
@@ -67,6 +74,21 @@ class Conn {
   // us again about data we left unread, so the engine calls on_io() back.
   void yield();
 
+  // The modes' I/O: ::send and ::recv on a plain connection, SSL_write and
+  // SSL_read on a TLS one, with send's and recv's contract either way: the
+  // bytes moved, 0 at the server's end (its FIN or close_notify), or -1 with
+  // errno set; EAGAIN when the socket must become readable or writable
+  // first, EPROTO when TLS failed.
+  ssize_t send_some(const void* data, std::size_t len) {
+    return ssl_ ? tls_send(data, len) : ::send(fd_, data, len, MSG_NOSIGNAL);
+  }
+  ssize_t recv_some(void* buf, std::size_t len) { return ssl_ ? tls_recv(buf, len) : ::recv(fd_, buf, len, 0); }
+  // A plain recv() short of what was asked has emptied the socket, and
+  // edge-triggered epoll will report anything newer. A short SSL_read has
+  // not: the rest of the last read(2) can wait in OpenSSL's buffer, or a
+  // record end cut the read short. TLS reads go on until EAGAIN.
+  bool short_read_drains() const { return ssl_ == nullptr; }
+
   Context& ctx_;
   int fd_ = -1;
   bool connecting_ = false;
@@ -75,6 +97,17 @@ class Conn {
   Clock::time_point connect_start_{};
   Clock::time_point deadline_ = kNever;
   Clock::time_point retry_at_ = kNever;
+
+ private:
+  // Runs the TLS handshake as far as the socket lets it; on_connected() once done.
+  void handshake(Clock::time_point now);
+  ssize_t tls_send(const void* data, std::size_t len);
+  ssize_t tls_recv(void* buf, std::size_t len);
+  ssize_t tls_result(int rc);
+
+  SSL* ssl_ = nullptr;
+  SSL_SESSION* session_ = nullptr;
+  bool handshaking_ = false;
 };
 
 using Conns = std::vector<std::unique_ptr<Conn>>;

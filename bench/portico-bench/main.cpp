@@ -3,6 +3,7 @@
 
 #include <exception>
 #include <iostream>
+#include <memory>
 
 #include <fmt/format.h>
 
@@ -55,14 +56,24 @@ int main(int argc, char** argv) try {
                                    options.connections, fd_limit));
   }
 
+  std::unique_ptr<bench::TlsClient> tls;
+  if (options.tls) {
+    tls = bench::TlsClient::create(options, error);
+    if (!tls) {
+      fmt::print(stderr, "portico-bench: {}\n", error);
+      return bench::kExitNothingSucceeded;
+    }
+  }
+
   bench::install_stop_handlers();
   bench::Engine engine;
   bench::Context ctx{options, *target,
                      options.source_range ? bench::SourcePicker(*options.source_range) : bench::SourcePicker(),
                      engine, {}};
+  ctx.tls = tls.get();
   const auto result = run_mode(ctx);
 
-  const bench::Report report{options, *target, ctx.stats, result, bench::stop_requested()};
+  const bench::Report report{options, *target, ctx.stats, result, bench::stop_requested(), tls.get()};
   std::cout << (options.json ? bench::format_json(report) : bench::format_human(report)) << std::flush;
   const bool any = result.idle ? result.established > 0 : ctx.stats.ops() > 0;
   return any ? bench::kExitOk : bench::kExitNothingSucceeded;

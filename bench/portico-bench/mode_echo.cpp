@@ -1,5 +1,7 @@
 // echo: persistent connections, each sends --size bytes, reads the same
-// bytes back and checks them, then goes again. Measures request rate.
+// bytes back and checks them, then goes again. Measures request rate. With
+// --round-trips N a connection closes after N round trips and the slot
+// connects again, so a balancing proxy places connections all the time.
 
 #include <sys/socket.h>
 
@@ -17,7 +19,10 @@ class EchoConn final : public Conn {
  public:
   EchoConn(Context& ctx, const std::vector<char>& payload) : Conn(ctx), payload_(payload) {}
 
-  void start(Clock::time_point) override { open(); }
+  void start(Clock::time_point) override {
+    trips_ = 0;
+    open();
+  }
 
  private:
   void on_connected(Clock::time_point now) override { begin_op(now); }
@@ -32,7 +37,7 @@ class EchoConn final : public Conn {
 
   void send_rest(Clock::time_point now) {
     while (sent_ < payload_.size()) {
-      const ssize_t n = ::send(fd_, payload_.data() + sent_, payload_.size() - sent_, MSG_NOSIGNAL);
+      const ssize_t n = send_some(payload_.data() + sent_, payload_.size() - sent_);
       if (n < 0) {
         if (errno != EAGAIN && errno != EINTR) fail_errno(errno, now);
         return;
@@ -55,7 +60,7 @@ class EchoConn final : public Conn {
     auto& buf = ctx_.scratch;
     for (;;) {
       const std::size_t want = std::min(buf.size(), payload_.size() - got_);
-      const ssize_t n = ::recv(fd_, buf.data(), want, 0);
+      const ssize_t n = recv_some(buf.data(), want);
       if (n > 0) {
         const auto len = static_cast<std::size_t>(n);
         ctx_.stats.received(len);
@@ -66,10 +71,16 @@ class EchoConn final : public Conn {
         got_ += len;
         if (got_ == payload_.size()) {
           ctx_.stats.op(now - op_start_);
+          if (ctx_.options.round_trips > 0 && ++trips_ == ctx_.options.round_trips) {
+            // All of the reply is in: the close leaves nothing unread, so
+            // it is an orderly FIN, not a reset.
+            close_fd();
+            return start(now);
+          }
           // Nothing more can be waiting: the server has echoed all we sent.
           return begin_op(now);
         }
-        if (len < want) return;
+        if (len < want && short_read_drains()) return;
         continue;
       }
       if (n == 0) return fail(ErrorKind::closed, now);
@@ -83,6 +94,7 @@ class EchoConn final : public Conn {
   Clock::time_point op_start_{};
   std::size_t sent_ = 0;
   std::size_t got_ = 0;
+  std::uint64_t trips_ = 0;  // on this connection
 };
 
 }  // namespace

@@ -29,7 +29,7 @@ class GreetingConn final : public Conn {
   void send_rest(Clock::time_point now) {
     const auto& msg = ctx_.options.message;
     while (sent_ < msg.size()) {
-      const ssize_t n = ::send(fd_, msg.data() + sent_, msg.size() - sent_, MSG_NOSIGNAL);
+      const ssize_t n = send_some(msg.data() + sent_, msg.size() - sent_);
       if (n < 0) {
         if (errno != EAGAIN && errno != EINTR) fail_errno(errno, now);
         return;
@@ -48,7 +48,7 @@ class GreetingConn final : public Conn {
     const auto& expect = ctx_.options.expect;
     auto& buf = ctx_.scratch;
     for (;;) {
-      const ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
+      const ssize_t n = recv_some(buf.data(), buf.size());
       if (n > 0) {
         const auto len = static_cast<std::size_t>(n);
         ctx_.stats.received(len);
@@ -58,7 +58,7 @@ class GreetingConn final : public Conn {
           return;
         }
         got_ += len;
-        if (len == buf.size()) continue;
+        if (len == buf.size() || !short_read_drains()) continue;
         // A short read took all that had arrived; edge-triggered epoll will
         // report anything newer. If the peer's FIN was already here when
         // epoll reported this event, nothing more can come: that is EOF,

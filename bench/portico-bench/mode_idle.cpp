@@ -54,7 +54,7 @@ class IdleConn final : public Conn {
   // Anything the server sends is drained; its EOF or reset ends the slot.
   void on_io(std::uint32_t) override {
     for (;;) {
-      const ssize_t n = ::recv(fd_, ctx_.scratch.data(), ctx_.scratch.size(), 0);
+      const ssize_t n = recv_some(ctx_.scratch.data(), ctx_.scratch.size());
       if (n > 0) {
         ctx_.stats.received(static_cast<std::uint64_t>(n));
         continue;
@@ -83,7 +83,7 @@ RunResult run_idle(Context& ctx) {
   // The window opens before the first connect so the server's RSS "before"
   // sample sees no connection at all.
   const auto begin = Clock::now();
-  ctx.stats.begin(begin, opt.server_pid);
+  ctx.stats.begin(begin, opt.server_pids);
 
   // Ramp-up: keep kMaxInFlight connects going until every slot has had its
   // one attempt.
@@ -103,7 +103,7 @@ RunResult run_idle(Context& ctx) {
 
   ctx.engine.run(ramp_end + opt.duration, tick);
   const auto end = Clock::now();
-  ctx.stats.end(end, opt.server_pid);
+  ctx.stats.end(end, opt.server_pids);
   for (auto& c : conns) c->close_fd();
 
   RunResult r;

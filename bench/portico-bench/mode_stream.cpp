@@ -38,7 +38,7 @@ class StreamConn final : public Conn {
     }
     // A short request line telling a source to start; tiny, so it fits.
     const auto& msg = ctx_.options.message;
-    if (!msg.empty() && ::send(fd_, msg.data(), msg.size(), MSG_NOSIGNAL) < 0) fail_errno(errno, now);
+    if (!msg.empty() && send_some(msg.data(), msg.size()) < 0) fail_errno(errno, now);
   }
 
   void on_io(std::uint32_t) override {
@@ -67,7 +67,7 @@ class StreamConn final : public Conn {
   bool write_some(Clock::time_point now, std::size_t& moved) {
     while (moved < kBytesPerTurn) {
       const std::size_t at = done_ % payload_.size();
-      const ssize_t n = ::send(fd_, payload_.data() + at, payload_.size() - at, MSG_NOSIGNAL);
+      const ssize_t n = send_some(payload_.data() + at, payload_.size() - at);
       if (n < 0) {
         if (errno == EAGAIN || errno == EINTR) return true;
         fail_errno(errno, now);
@@ -83,7 +83,7 @@ class StreamConn final : public Conn {
   bool read_some(Clock::time_point now, std::size_t& moved) {
     auto& buf = ctx_.scratch;
     while (moved < kBytesPerTurn || up()) {
-      const ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
+      const ssize_t n = recv_some(buf.data(), buf.size());
       if (n > 0) {
         ctx_.stats.received(static_cast<std::uint64_t>(n));
         if (!up()) {

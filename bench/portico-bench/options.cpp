@@ -32,6 +32,8 @@ constexpr const char* kUsage =
     "  idle      open --connections connections and hold them for --duration\n"
     "  stream    bulk bytes one way per --direction, in --size chunks (MB/s)\n"
     "\n"
+    "--tls runs any mode over TLS 1.3 (TLS_AES_128_GCM_SHA256, X25519).\n"
+    "\n"
     "Durations: 250ms, 5s, 2m, 1h.  Sizes: 1024, 64k, 1m.\n"
     "--message and --expect understand \\n \\r \\t \\0 \\\\ and \\xHH.\n"
     "\n"
@@ -129,9 +131,35 @@ bool finish(const po::variables_map& vm, Options& o, std::string& error) {
   }
   o.host = vm["host"].as<std::string>();
   o.json = vm.count("json") > 0;
-  o.server_pid = vm["server-pid"].as<int>();
-  if (o.server_pid < 0) {
-    error = "--server-pid must be a process id";
+  if (vm.count("server-pid")) {
+    // Repeated, or a comma list, or both: one list, each pid once.
+    std::string all;
+    for (const auto& item : vm["server-pid"].as<std::vector<std::string>>()) all += (all.empty() ? "" : ",") + item;
+    std::optional<std::vector<int>> pids;
+    if (!parse_with(all, "server-pid", parse_pid_list, pids, error)) return false;
+    o.server_pids = *pids;
+  }
+
+  const long long trips = vm["round-trips"].as<long long>();
+  if (trips < 0) {
+    error = "--round-trips must be 0 (never reconnect) or more";
+    return false;
+  }
+  if (trips > 0 && o.mode != Mode::echo) {
+    error = "--round-trips is for echo only";
+    return false;
+  }
+  o.round_trips = static_cast<std::uint64_t>(trips);
+
+  o.tls = vm.count("tls") > 0;
+  o.tls_resume = vm.count("tls-resume") > 0;
+  if (vm.count("tls-ca")) o.tls_ca = vm["tls-ca"].as<std::string>();
+  if (!o.tls && (o.tls_resume || vm.count("tls-ca"))) {
+    error = o.tls_resume ? "--tls-resume needs --tls" : "--tls-ca needs --tls";
+    return false;
+  }
+  if (vm.count("tls-ca") && o.tls_ca.empty()) {
+    error = "--tls-ca needs a file name";
     return false;
   }
   return true;
@@ -156,7 +184,14 @@ ParseOutcome parse_options(int argc, char** argv, Options& o, std::string& error
     ("direction", po::value<std::string>()->value_name("up|down")->default_value("up"), "stream: up (we send) or down (we read)")
     ("source-range", po::value<std::string>()->value_name("FIRST-LAST"),
      "bind to these source addresses in turn\n(idle default: 127.0.0.1-127.0.0.254)")
-    ("server-pid", po::value<int>()->value_name("PID")->default_value(0), "also report this process's CPU per op and RSS")
+    ("server-pid", po::value<std::vector<std::string>>()->value_name("PID[,PID]")->composing(),
+     "also report the server's CPU per op and RSS;\nseveral processes (repeat, or a comma list)\nare summed")
+    ("round-trips", po::value<long long>()->value_name("N")->default_value(0),
+     "echo: reconnect after N round trips\n(0: never)")
+    ("tls", "speak TLS 1.3 on every connection")
+    ("tls-resume", "with --tls: each slot resumes with the\nnewest session ticket it was given")
+    ("tls-ca", po::value<std::string>()->value_name("FILE"),
+     "with --tls: verify the server's chain\nagainst these CA certificates (default:\nno verification)")
     ("json", "print one JSON object instead of text")
     ("help,h", "show this help")
     ("version,V", "show the version");

@@ -5,6 +5,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "parse.hpp"
 
@@ -31,7 +32,13 @@ struct Options {
   // the other modes only when --source-range is given.
   std::optional<SourceRange> source_range;
   Direction direction = Direction::up;
-  int server_pid = 0;  // 0: don't sample a server process
+  // The server's processes, sampled together and summed (a TLS front-end
+  // and the server behind it, a master and its workers); empty: none.
+  std::vector<int> server_pids;
+  std::uint64_t round_trips = 0;  // echo: reconnect after this many; 0: never
+  bool tls = false;               // TLS 1.3 on every connection
+  bool tls_resume = false;        // each slot resumes with its newest ticket
+  std::string tls_ca;             // verify the server's chain against it; empty: don't
 };
 
 inline constexpr const char* kDefaultSourceRange = "127.0.0.1-127.0.0.254";

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
@@ -174,6 +175,28 @@ std::optional<SourceRange> parse_source_range(std::string_view text, std::string
   range.first = *first;
   range.last = *last;
   return range;
+}
+
+std::optional<std::vector<int>> parse_pid_list(std::string_view text, std::string& error) {
+  std::vector<int> pids;
+  for (;;) {
+    const auto comma = text.find(',');
+    const auto item = text.substr(0, comma);
+    int pid = 0;
+    auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), pid);
+    if (item.empty() || ec != std::errc{} || end != item.data() + item.size() || pid < 1) {
+      error = "'" + std::string(item) + "' is not a process id (a list is 1234,1240)";
+      return std::nullopt;
+    }
+    if (std::find(pids.begin(), pids.end(), pid) != pids.end()) {
+      // Counted twice, its CPU time would be too.
+      error = "process id " + std::to_string(pid) + " is given twice";
+      return std::nullopt;
+    }
+    pids.push_back(pid);
+    if (comma == std::string_view::npos) return pids;
+    text.remove_prefix(comma + 1);
+  }
 }
 
 }  // namespace bench

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <netinet/in.h>
 
@@ -39,5 +40,10 @@ struct SourceRange {
 };
 
 std::optional<SourceRange> parse_source_range(std::string_view text, std::string& error);
+
+// Process ids separated by commas, "1234" or "1234,1240": a server that runs
+// as several processes (a TLS front-end and the server behind it, a master
+// and its workers). Each is a positive number; duplicates are refused.
+std::optional<std::vector<int>> parse_pid_list(std::string_view text, std::string& error);
 
 }  // namespace bench

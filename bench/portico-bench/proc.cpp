@@ -38,6 +38,17 @@ ProcSample sample_process(int pid) {
   return s;
 }
 
+ProcSample total(const std::vector<ProcSample>& samples) {
+  ProcSample sum;
+  sum.ok = !samples.empty();
+  for (const auto& s : samples) {
+    sum.ok = sum.ok && s.ok;
+    sum.cpu_seconds += s.cpu_seconds;
+    sum.rss_kb += s.rss_kb;
+  }
+  return sum;
+}
+
 double self_cpu_seconds() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);

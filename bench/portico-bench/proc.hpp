@@ -2,6 +2,7 @@
 // CPU time and memory of this process and of the server under test.
 
 #include <cstdint>
+#include <vector>
 
 namespace bench {
 
@@ -13,6 +14,10 @@ struct ProcSample {
 
 // Reads /proc; ok is false when the process is gone or unreadable.
 ProcSample sample_process(int pid);
+
+// A server that runs as several processes costs what they cost together:
+// CPU time and RSS summed. ok only if every one was read.
+ProcSample total(const std::vector<ProcSample>& samples);
 
 // getrusage(RUSAGE_SELF): user + system seconds of this process.
 double self_cpu_seconds();

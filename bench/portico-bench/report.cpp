@@ -33,9 +33,9 @@ Figures figures(const Report& r) {
     f.mb_per_sec_sent = static_cast<double>(s.bytes_sent()) / 1e6 / s.seconds();
     f.mb_per_sec_received = static_cast<double>(s.bytes_received()) / 1e6 / s.seconds();
   }
-  const auto& before = s.server_before();
-  const auto& after = s.server_after();
-  if (r.options.server_pid > 0 && before.ok && after.ok) {
+  const auto before = total(s.server_before());
+  const auto after = total(s.server_after());
+  if (!r.options.server_pids.empty() && before.ok && after.ok) {
     f.server = true;
     f.server_cpu_s = after.cpu_seconds - before.cpu_seconds;
     if (ops > 0) f.server_cpu_us_per_op = f.server_cpu_s * 1e6 / ops;
@@ -51,6 +51,16 @@ Figures figures(const Report& r) {
 
 std::string kib(std::uint64_t kb) {
   return kb >= 10 * 1024 ? fmt::format("{:.1f} MiB", static_cast<double>(kb) / 1024) : fmt::format("{} KiB", kb);
+}
+
+std::string pid_list(const std::vector<int>& pids, std::string_view sep) {
+  std::string out;
+  for (const int pid : pids) out += fmt::format("{}{}", out.empty() ? "" : sep, pid);
+  return out;
+}
+
+double percent(std::uint64_t part, std::uint64_t whole) {
+  return whole ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0;
 }
 
 }  // namespace
@@ -101,17 +111,35 @@ std::string format_human(const Report& r) {
     }
   }
   line("errors", errors.empty() ? "none" : errors);
+  if (r.tls) {
+    const auto& t = r.tls->summary();
+    line("tls", fmt::format("{} {} {}, server key {}; {} handshakes, {} resumed ({:.1f}%)",
+                            t.version.empty() ? "-" : t.version, t.cipher, t.group, t.server_key, s.handshakes(),
+                            s.resumed(), percent(s.resumed(), s.handshakes())));
+  }
   line("client CPU", fmt::format("{:.2f} µs/op  ({:.0f}% of one core)", f.client_cpu_us_per_op, f.client_cpu_share * 100));
   if (f.server) {
-    line("server CPU", fmt::format("{:.2f} µs/op  ({:.2f} s, pid {})", f.server_cpu_us_per_op, f.server_cpu_s, o.server_pid));
+    line("server CPU", fmt::format("{:.2f} µs/op  ({:.2f} s, pid {})", f.server_cpu_us_per_op, f.server_cpu_s,
+                                   pid_list(o.server_pids, "+")));
+    if (o.server_pids.size() > 1) {
+      // Which process costs what: a TLS front-end against the server behind it.
+      std::string each;
+      const double ops = static_cast<double>(s.ops());
+      for (std::size_t i = 0; i < o.server_pids.size(); ++i) {
+        const double cpu = s.server_after()[i].cpu_seconds - s.server_before()[i].cpu_seconds;
+        each += fmt::format("{}pid {} {:.2f} µs/op {}", each.empty() ? "" : ", ", o.server_pids[i],
+                            ops > 0 ? cpu * 1e6 / ops : 0.0, kib(s.server_after()[i].rss_kb));
+      }
+      line("each process", each);
+    }
     if (r.result.idle) {
       line("server RSS", fmt::format("{} -> {}  ({:.0f} bytes per held connection)", kib(f.server_rss_kb_before),
                                      kib(f.server_rss_kb), f.server_bytes_per_conn));
     } else {
       line("server RSS", kib(f.server_rss_kb));
     }
-  } else if (o.server_pid > 0) {
-    line("server", fmt::format("pid {} could not be read from /proc", o.server_pid));
+  } else if (!o.server_pids.empty()) {
+    line("server", fmt::format("pid {} could not be read from /proc", pid_list(o.server_pids, ", ")));
   }
   return out;
 }
@@ -149,10 +177,24 @@ std::string format_json(const Report& r) {
     out += fmt::format(", \"attempted\": {}, \"established\": {}, \"server_closed\": {}, \"ramp_s\": {:.6f}",
                        r.result.attempted, r.result.established, r.result.server_closed, r.result.ramp_seconds);
   }
+  if (r.tls) {
+    const auto& t = r.tls->summary();
+    out += fmt::format(", \"tls\": {{\"version\": \"{}\", \"cipher\": \"{}\", \"group\": \"{}\", \"server_key\": \"{}\", "
+                       "\"handshakes\": {}, \"resumed\": {}}}",
+                       t.version, t.cipher, t.group, t.server_key, s.handshakes(), s.resumed());
+  }
   if (f.server) {
-    out += fmt::format(", \"server_pid\": {}, \"server_cpu_s\": {:.6f}, \"server_cpu_us_per_op\": {:.3f}, "
-                       "\"server_rss_kb\": {}, \"server_rss_kb_before\": {}",
-                       o.server_pid, f.server_cpu_s, f.server_cpu_us_per_op, f.server_rss_kb, f.server_rss_kb_before);
+    std::string each;
+    for (std::size_t i = 0; i < o.server_pids.size(); ++i) {
+      const auto& b = s.server_before()[i];
+      const auto& a = s.server_after()[i];
+      each += fmt::format("{}{{\"pid\": {}, \"cpu_s\": {:.6f}, \"rss_kb\": {}, \"rss_kb_before\": {}}}",
+                          each.empty() ? "" : ", ", o.server_pids[i], a.cpu_seconds - b.cpu_seconds, a.rss_kb, b.rss_kb);
+    }
+    out += fmt::format(", \"server_pids\": [{}], \"server_processes\": [{}], \"server_cpu_s\": {:.6f}, "
+                       "\"server_cpu_us_per_op\": {:.3f}, \"server_rss_kb\": {}, \"server_rss_kb_before\": {}",
+                       pid_list(o.server_pids, ", "), each, f.server_cpu_s, f.server_cpu_us_per_op, f.server_rss_kb,
+                       f.server_rss_kb_before);
     if (r.result.idle) out += fmt::format(", \"server_bytes_per_conn\": {:.1f}", f.server_bytes_per_conn);
   }
   out += "}\n";

@@ -14,6 +14,7 @@ struct Report {
   const Stats& stats;
   const RunResult& result;
   bool interrupted = false;
+  const TlsClient* tls = nullptr;  // with --tls
 };
 
 std::string format_human(const Report& report);

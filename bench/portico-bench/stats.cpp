@@ -14,6 +14,7 @@ std::string_view error_name(ErrorKind kind) {
     case ErrorKind::addr_unavailable: return "addr_unavailable";
     case ErrorKind::fd_limit: return "fd_limit";
     case ErrorKind::unreachable: return "unreachable";
+    case ErrorKind::tls: return "tls";
     case ErrorKind::other:
     case ErrorKind::count_: break;
   }
@@ -32,27 +33,40 @@ ErrorKind classify_errno(int err) {
     case ENFILE: return ErrorKind::fd_limit;
     case ENETUNREACH:
     case EHOSTUNREACH: return ErrorKind::unreachable;
+    case EPROTO: return ErrorKind::tls;
     default: return ErrorKind::other;
   }
 }
 
-void Stats::begin(Clock::time_point now, int server_pid) {
+namespace {
+
+std::vector<ProcSample> sample_all(const std::vector<int>& pids) {
+  std::vector<ProcSample> samples;
+  samples.reserve(pids.size());
+  for (const int pid : pids) samples.push_back(sample_process(pid));
+  return samples;
+}
+
+}  // namespace
+
+void Stats::begin(Clock::time_point now, const std::vector<int>& server_pids) {
   ops_ = 0;
   latency_.reset();
   errors_.fill(0);
   bytes_sent_ = bytes_received_ = 0;
+  handshakes_ = resumed_ = 0;
   begin_ = end_ = now;
   cpu_begin_ = cpu_end_ = self_cpu_seconds();
-  if (server_pid > 0) server_begin_ = sample_process(server_pid);
+  server_begin_ = sample_all(server_pids);
   measuring_ = true;
 }
 
-void Stats::end(Clock::time_point now, int server_pid) {
+void Stats::end(Clock::time_point now, const std::vector<int>& server_pids) {
   if (!measuring_) return;
   measuring_ = false;
   end_ = now;
   cpu_end_ = self_cpu_seconds();
-  if (server_pid > 0) server_end_ = sample_process(server_pid);
+  server_end_ = sample_all(server_pids);
 }
 
 std::uint64_t Stats::error_total() const {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 #include "histogram.hpp"
 #include "proc.hpp"
@@ -23,6 +24,7 @@ enum class ErrorKind : unsigned {
   addr_unavailable,  // EADDRNOTAVAIL / EADDRINUSE: out of source ports
   fd_limit,          // EMFILE / ENFILE
   unreachable,       // ENETUNREACH / EHOSTUNREACH
+  tls,               // a TLS handshake or record failed (EPROTO from the TLS layer)
   other,
   count_
 };
@@ -32,10 +34,11 @@ ErrorKind classify_errno(int err);
 
 class Stats {
  public:
-  // Opens the measurement window: clears counters and samples CPU clocks.
-  void begin(Clock::time_point now, int server_pid);
+  // Opens the measurement window: clears counters and samples CPU clocks,
+  // ours and those of the server's processes.
+  void begin(Clock::time_point now, const std::vector<int>& server_pids);
   // Closes it; later records are ignored.
-  void end(Clock::time_point now, int server_pid);
+  void end(Clock::time_point now, const std::vector<int>& server_pids);
   bool measuring() const { return measuring_; }
 
   void op(Clock::duration latency) {
@@ -52,6 +55,12 @@ class Stats {
   void received(std::uint64_t n) {
     if (measuring_) bytes_received_ += n;
   }
+  // A TLS handshake finished: in full, or by resuming a session.
+  void handshake(bool resumed) {
+    if (!measuring_) return;
+    ++handshakes_;
+    if (resumed) ++resumed_;
+  }
 
   std::uint64_t ops() const { return ops_; }
   const Histogram& latency() const { return latency_; }
@@ -59,10 +68,13 @@ class Stats {
   std::uint64_t error_total() const;
   std::uint64_t bytes_sent() const { return bytes_sent_; }
   std::uint64_t bytes_received() const { return bytes_received_; }
+  std::uint64_t handshakes() const { return handshakes_; }
+  std::uint64_t resumed() const { return resumed_; }
   double seconds() const { return std::chrono::duration<double>(end_ - begin_).count(); }
   double client_cpu_seconds() const { return cpu_end_ - cpu_begin_; }
-  const ProcSample& server_before() const { return server_begin_; }
-  const ProcSample& server_after() const { return server_end_; }
+  // One sample per --server-pid, in the order given.
+  const std::vector<ProcSample>& server_before() const { return server_begin_; }
+  const std::vector<ProcSample>& server_after() const { return server_end_; }
 
  private:
   bool measuring_ = false;
@@ -71,9 +83,11 @@ class Stats {
   std::array<std::uint64_t, static_cast<unsigned>(ErrorKind::count_)> errors_{};
   std::uint64_t bytes_sent_ = 0;
   std::uint64_t bytes_received_ = 0;
+  std::uint64_t handshakes_ = 0;
+  std::uint64_t resumed_ = 0;
   Clock::time_point begin_{}, end_{};
   double cpu_begin_ = 0, cpu_end_ = 0;
-  ProcSample server_begin_, server_end_;
+  std::vector<ProcSample> server_begin_, server_end_;
 };
 
 }  // namespace bench

@@ -4,6 +4,8 @@
 
 #include <arpa/inet.h>
 
+#include <vector>
+
 #include "parse.hpp"
 
 using namespace std::chrono_literals;
@@ -65,4 +67,17 @@ TEST_CASE("source ranges", "[parse]") {
   CHECK_FALSE(bench::parse_source_range("127.0.0.9-127.0.0.1", error));
   CHECK_FALSE(bench::parse_source_range("127.0.0.1-", error));
   CHECK_FALSE(bench::parse_source_range("localhost", error));
+}
+
+TEST_CASE("process id lists", "[parse]") {
+  std::string error;
+  CHECK(bench::parse_pid_list("1234", error) == std::vector<int>{1234});
+  CHECK(bench::parse_pid_list("1234,1240,7", error) == std::vector<int>{1234, 1240, 7});
+  for (const char* bad : {"", ",", "12,", ",12", "0", "-3", "12 ,13", "abc", "1x", "99999999999"}) {
+    INFO(bad);
+    CHECK_FALSE(bench::parse_pid_list(bad, error));
+  }
+  // Counted twice, a process's CPU time would be too.
+  CHECK_FALSE(bench::parse_pid_list("12,13,12", error));
+  CHECK(error == "process id 12 is given twice");
 }
