@@ -57,7 +57,9 @@ Listener::~Listener() {
 }
 
 std::chrono::seconds Listener::defer_accept() const {
-  return defer_accept_of(config(), config().proxy_protocol || service_->handler->client_speaks_first().has_value());
+  // A TLS client speaks first too: its ClientHello.
+  return defer_accept_of(config(), config().proxy_protocol || config().tls ||
+                                       service_->handler->client_speaks_first().has_value());
 }
 
 Result<void> Listener::bind(std::optional<int> inherited_fd) {
@@ -331,6 +333,7 @@ asio::awaitable<void> Listener::introduce(boost::intrusive_ptr<Listener> self, C
     admitted = self->admit_client(config, connection->peer(), connection->source);
   }
   if (!admitted || !connection->is_open()) {
+    connection->refused = true;
     connection->close();
     self->finish(*connection);
     co_return;
@@ -339,7 +342,10 @@ asio::awaitable<void> Listener::introduce(boost::intrusive_ptr<Listener> self, C
 }
 
 void Listener::begin(ConnectionPtr connection) {
-  const std::optional<Duration> hold_for = connection->service()->handler->client_speaks_first();
+  const Service& service = *connection->service();
+  const std::optional<Duration> hold_for =
+      service.tls ? std::optional<Duration>(service.config.tls->handshake_timeout)
+                  : service.handler->client_speaks_first();
   // Usually the request is there by the time the connection is accepted:
   // then the handler starts at once and the connection never touches the
   // event loop (no registration, no wait, and a close that needs no
@@ -372,14 +378,47 @@ void Listener::hold(boost::intrusive_ptr<Listener> self, ConnectionPtr connectio
                     });
 }
 
+asio::awaitable<bool> Listener::secure(ServerConnection& connection) {
+  const Service& service = *connection.service();
+  const TlsConfig& tls = *service.config.tls;
+  // The handshake's time counts from the accept: the hold waited already.
+  const auto spent = std::chrono::duration_cast<Duration>(Connection::clock::now() - connection.accepted_at());
+  const Duration left = std::max<Duration>(tls.handshake_timeout - spent, Duration(1));
+  auto session = service.tls->new_session(connection.fd());
+  std::string why;
+  if (!session) {
+    why = "cannot start a TLS session (out of memory)";
+  } else {
+    const IoResult shook = co_await connection.accept_tls(std::move(session), left);
+    if (shook.timed_out() && connection.expired() == Stream::Deadline::call) {
+      why = fmt::format("no TLS handshake within tls_handshake_timeout ({})", format_duration(tls.handshake_timeout));
+    } else if (!shook.ok()) {
+      // An idle or session timeout, or a close by the server, ends it as
+      // any other connection.
+      if (connection.expired() != Stream::Deadline::none || !connection.is_open()) co_return false;
+      why = fmt::format("TLS handshake failed: {}", shook.ec.message());
+    } else if (!tls.alpn.empty() && connection.tls()->alpn.empty()) {
+      why = make_error_code(TlsErrc::no_alpn).message();
+    }
+  }
+  if (why.empty()) co_return true;
+  connection.refused = true;
+  refuse(Refusal::tls_handshake, connection.peer(), why, connection.socket_peer());
+  co_return false;
+}
+
 asio::awaitable<void> Listener::serve(boost::intrusive_ptr<Listener> self, ConnectionPtr owned) {
   ServerConnection& connection = *owned;
   // A hold may have ended with the listener's own timeout, or with the
   // connection closed by a shutdown: then there is nothing for the handler
   // to do.
-  const auto before_handler = connection.expired();
-  if (connection.is_open() && before_handler != Stream::Deadline::idle &&
-      before_handler != Stream::Deadline::session) {
+  const auto stopped = [&] {
+    const auto expired = connection.expired();
+    return !connection.is_open() || expired == Stream::Deadline::idle || expired == Stream::Deadline::session;
+  };
+  bool ready = !stopped();
+  if (ready && connection.service()->tls) ready = co_await self->secure(connection) && !stopped();
+  if (ready) {
     try {
       co_await connection.service()->handler->serve(connection);
     } catch (const std::exception& e) {
@@ -418,7 +457,7 @@ void Listener::finish(ServerConnection& connection) {
   ++counters_.durations[bucket];
   if (connection.expired() == Stream::Deadline::idle) ++counters_.idle_timeouts;
   if (connection.expired() == Stream::Deadline::session) ++counters_.session_timeouts;
-  if (connection.observed() && shared_->observer) report_end(connection, duration);
+  if (connection.observed() && shared_->observer && !connection.refused) report_end(connection, duration);
   // The connection list unlinks it as it is destroyed (by the caller's
   // owner, right after this).
   resume();

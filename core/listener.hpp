@@ -10,8 +10,9 @@
 //              is allocated for it
 //   introduce  PROXY protocol listeners only: read the header, then apply
 //              allow/deny and max_per_source to the client it names
-//   hold       handlers whose client speaks first: no coroutine until the
-//              client's first bytes arrive
+//   hold       TLS listeners and handlers whose client speaks first: no
+//              coroutine until the client's first bytes arrive
+//   secure     TLS listeners only: the handshake, within tls_handshake_timeout
 //   serve      the handler's coroutine; then the connection is closed and
 //              accounted for
 
@@ -123,6 +124,7 @@ class Listener : public boost::intrusive_ref_counter<Listener, boost::thread_uns
   void admit(int fd, const Endpoint& peer);
   static boost::asio::awaitable<void> introduce(boost::intrusive_ptr<Listener> self, ConnectionPtr connection);
   static void hold(boost::intrusive_ptr<Listener> self, ConnectionPtr connection, Duration limit);
+  boost::asio::awaitable<bool> secure(ServerConnection& connection);
   static boost::asio::awaitable<void> serve(boost::intrusive_ptr<Listener> self, ConnectionPtr connection);
   // Starts the stage after admission: hold or serve.
   void begin(ConnectionPtr connection);

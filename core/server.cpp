@@ -48,8 +48,14 @@ struct Server::Impl {
   Result<ServicePtr> make_service(const ListenerConfig& config) {
     const HandlerType* type = registry.find(config.handler);
     if (type == nullptr) return fail("listener \"{}\": unknown handler type \"{}\"", config.name, config.handler);
+    std::shared_ptr<const TlsServerContext> tls;
+    if (config.tls) {
+      auto loaded = TlsServerContext::load(*config.tls);
+      if (!loaded) return fail("listener \"{}\": {}", config.name, loaded.error().message());
+      tls = std::move(*loaded);
+    }
     try {
-      return ServicePtr(new Service(config, type->create(config.options)));
+      return ServicePtr(new Service(config, type->create(config.options), std::move(tls)));
     } catch (const std::exception& e) {
       return fail("listener \"{}\": cannot create handler \"{}\": {}", config.name, config.handler, e.what());
     }

@@ -46,12 +46,16 @@ class ServerConnection final : public Connection {
   bool eof_received() const { return eof_received_; }
   const boost::system::error_code& failure() const { return failure_; }
 
+  using Stream::accept_tls;
   using Stream::arm;
   using Stream::disarm;
   using Stream::fd;
   using Stream::readable_now;
   using Stream::registered_socket;
 
+  // Turned away before its handler ran (a PROXY header, a TLS handshake):
+  // reported as a refusal, not as an ended connection.
+  bool refused = false;
   // The max_per_source slot the connection holds, if any.
   std::optional<IpBytes> source;
   // Links every live connection of a listener so that a shutdown can close

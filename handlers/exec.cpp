@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <tuple>
 #include <vector>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -26,6 +27,7 @@
 
 #include "child_process.hpp"
 #include "exec_command.hpp"
+#include "relay.hpp"
 
 namespace portico::handlers {
 
@@ -45,8 +47,9 @@ constexpr auto kill_grace = std::chrono::seconds(2);
 constexpr std::size_t max_line = 1024;
 
 // Variables porticod sets itself; the config cannot override them.
-constexpr std::array<std::string_view, 5> ucspi_variables = {"PROTO", "TCPREMOTEIP", "TCPREMOTEPORT", "TCPLOCALIP",
-                                                             "TCPLOCALPORT"};
+constexpr std::array<std::string_view, 10> ucspi_variables = {
+    "PROTO",        "TCPREMOTEIP", "TCPREMOTEPORT",          "TCPLOCALIP",         "TCPLOCALPORT",
+    "SSL_PROTOCOL", "SSL_CIPHER",  "SSL_TLS_SNI_SERVERNAME", "SSL_PEER_CERT_HASH", "SSL_PEER_CERT_SUBJECT"};
 
 // A stderr line as it goes into the log: control bytes escaped, so that a
 // program cannot forge log lines or send escape sequences to a terminal.
@@ -98,51 +101,103 @@ class Exec final : public Handler {
       conn.log_throttled(full_log_, warn, "max_instances ({}) reached: closing the connection", max_instances_);
       co_return;
     }
-    const auto executor = conn.executor();
-    int err_pipe[2] = {-1, -1};
-    if (log_stderr_ && ::pipe2(err_pipe, O_CLOEXEC) != 0) {
-      conn.log(warn, "cannot start {}: pipe: {}", command_.path, std::strerror(errno));
-      co_return;
-    }
-    std::optional<asio::posix::stream_descriptor> err_reader;
-    if (log_stderr_) err_reader.emplace(executor, err_pipe[0]);
-
-    std::optional<ChildProcess> child;
-    try {
-      child.emplace(executor, command_, environment(conn), conn.share_descriptor(), err_pipe[1]);
-    } catch (const std::system_error& e) {
-      conn.log(warn, "cannot start {}: {}", command_.path, e.what());
-    }
-    if (err_pipe[1] >= 0) ::close(err_pipe[1]);
-    if (!child) co_return;
-    // The program has the connection now: the daemon's copy goes, so that
-    // the client sees the end exactly when the program closes it.
-    conn.close();
+    Launch launched;
+    if (!launch(conn, launched)) co_return;
+    ChildProcess& child = *launched.child;
 
     ++running_;
     const Release release{running_};
     const auto started = clock::now();
-    Supervision supervision(executor);
+    Supervision supervision(conn.executor());
     conn.on_close([&supervision] {
       supervision.stop_requested = true;
       supervision.timer.cancel();
     });
-    conn.log(debug, "exec pid {} started: {}", child->pid(), command_.path);
-
-    ExitStatus status;
-    if (err_reader) {
-      error_code ignored;
-      err_reader->non_blocking(true, ignored);
-      status = co_await (supervise(conn, *child, supervision, &*err_reader) &&
-                         log_stderr(conn, child->pid(), *err_reader));
-    } else {
-      status = co_await supervise(conn, *child, supervision, nullptr);
-    }
+    conn.log(debug, "exec pid {} started: {}", child.pid(), command_.path);
+    if (conn.annotating()) conn.annotate("pid", std::to_string(child.pid()));
+    const ExitStatus status = co_await run(conn, child, supervision, launched.err_reader ? &*launched.err_reader : nullptr,
+                                           launched.relayed ? &*launched.relayed : nullptr);
+    if (conn.annotating()) conn.annotate("exit", status.to_string());
     const bool clean = status.signal == 0 && status.code == 0;
-    conn.log(clean ? debug : info, "exec pid {} {} after {}", child->pid(), status.to_string(), elapsed_since(started));
+    conn.log(clean ? debug : info, "exec pid {} {} after {}", child.pid(), status.to_string(), elapsed_since(started));
   }
 
  private:
+  // A started program and what serve() keeps for it.
+  struct Launch {
+    std::optional<asio::posix::stream_descriptor> err_reader;  // its stderr, when logged
+    std::optional<Stream> relayed;  // over TLS: our end of its socket pair
+    std::optional<ChildProcess> child;
+  };
+
+  // Starts the program for `conn`; false (and logged) when it cannot be.
+  bool launch(Connection& conn, Launch& out) const {
+    const auto executor = conn.executor();
+    int err_pipe[2] = {-1, -1};
+    if (log_stderr_ && ::pipe2(err_pipe, O_CLOEXEC) != 0) {
+      conn.log(warn, "cannot start {}: pipe: {}", command_.path, std::strerror(errno));
+      return false;
+    }
+    if (log_stderr_) {
+      out.err_reader.emplace(executor, err_pipe[0]);
+      error_code ignored;
+      out.err_reader->non_blocking(true, ignored);
+    }
+    // Over TLS the program cannot have the socket, whose bytes are
+    // encrypted: it gets one end of a socket pair, and the connection's
+    // plain bytes are relayed to and from the other.
+    int child_socket = conn.share_descriptor();
+    if (child_socket < 0) {
+      int pair[2];
+      if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+        conn.log(warn, "cannot start {}: socketpair: {}", command_.path, std::strerror(errno));
+        if (err_pipe[1] >= 0) ::close(err_pipe[1]);
+        return false;
+      }
+      Stream::socket_type ours(executor);
+      error_code ec;
+      ours.assign(Stream::socket_type::protocol_type(AF_UNIX, 0), pair[0], ec);
+      out.relayed.emplace(std::move(ours));
+      child_socket = pair[1];
+    }
+    try {
+      out.child.emplace(executor, command_, environment(conn), child_socket, err_pipe[1]);
+    } catch (const std::system_error& e) {
+      conn.log(warn, "cannot start {}: {}", command_.path, e.what());
+    }
+    if (err_pipe[1] >= 0) ::close(err_pipe[1]);
+    if (out.relayed) ::close(child_socket);
+    if (!out.child) return false;
+    // The program has the connection now: the daemon's copy goes, so that
+    // the client sees the end exactly when the program closes it.
+    if (!out.relayed) conn.close();
+    return true;
+  }
+
+  // Relays the connection to the program's socket until the program has
+  // closed its side (its output ended): then the client gets the end too.
+  // Returns how many bytes went each way.
+  static asio::awaitable<RelayResult> pass(Connection& conn, Stream& program) {
+    return relay(conn, program, RelayEnd::when_upstream_ends);
+  }
+
+  // Supervises the child until it exits, logging its stderr (`err`) and
+  // relaying the connection to it (`relayed`) meanwhile, when there are.
+  asio::awaitable<ExitStatus> run(Connection& conn, ChildProcess& child, Supervision& supervision,
+                                  asio::posix::stream_descriptor* err, Stream* relayed) {
+    if (relayed && err) {
+      auto [status, relay_result] = co_await (supervise(conn, child, supervision, err) &&
+                                              log_stderr(conn, child.pid(), *err) && pass(conn, *relayed));
+      co_return status;
+    }
+    if (relayed) {
+      auto [status, relay_result] = co_await (supervise(conn, child, supervision, nullptr) && pass(conn, *relayed));
+      co_return status;
+    }
+    if (err) co_return co_await (supervise(conn, child, supervision, err) && log_stderr(conn, child.pid(), *err));
+    co_return co_await supervise(conn, child, supervision, nullptr);
+  }
+
   // Waits for the child to exit; on the timeout or a stop request sends
   // SIGTERM, and SIGKILL kill_grace later. Then ends the stderr reader,
   // which a grandchild holding the pipe open could otherwise keep waiting.
@@ -240,6 +295,14 @@ class Exec final : public Handler {
     }
     env.push_back("TCPLOCALIP=" + local.ip.to_string());
     env.push_back("TCPLOCALPORT=" + std::to_string(local.port));
+    // UCSPI-TLS, as s6-tlsd sets it for the program it runs.
+    if (const TlsInfo* tls = conn.tls()) {
+      env.push_back("SSL_PROTOCOL=" + tls->protocol);
+      env.push_back("SSL_CIPHER=" + tls->cipher);
+      if (!tls->server_name.empty()) env.push_back("SSL_TLS_SNI_SERVERNAME=" + tls->server_name);
+      if (!tls->peer_hash.empty()) env.push_back("SSL_PEER_CERT_HASH=" + tls->peer_hash);
+      if (!tls->peer_subject.empty()) env.push_back("SSL_PEER_CERT_SUBJECT=" + tls->peer_subject);
+    }
     return env;
   }
 

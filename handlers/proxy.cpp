@@ -18,6 +18,7 @@
 #include <portico/io.hpp>
 #include <portico/log_throttle.hpp>
 #include <portico/proxy_protocol.hpp>
+#include <portico/tls.hpp>
 
 #include "relay.hpp"
 #include "upstream.hpp"
@@ -44,6 +45,11 @@ std::vector<std::uint8_t> proxy_header(const Connection& conn, SendProxy version
 
 std::string describe_failure(const error_code& ec, Duration timeout) {
   if (ec == asio::error::timed_out) return fmt::format("timed out after {}", format_duration(timeout));
+  // A TLS failure says so: "TLS: hostname mismatch".
+  if (ec.category() != boost::system::system_category() && ec.category() != asio::error::get_misc_category() &&
+      ec.category() != asio::error::get_netdb_category() && ec.category() != asio::error::get_addrinfo_category()) {
+    return "TLS: " + ec.message();
+  }
   return ec.message();
 }
 
@@ -60,6 +66,14 @@ class Proxy final : public Handler {
     if (upstreams_.empty()) throw std::invalid_argument("\"upstream\" lists no address");
     const auto& send = options.string("send_proxy");
     send_proxy_ = send == "v1" ? SendProxy::v1 : send == "v2" ? SendProxy::v2 : SendProxy::none;
+    if (options.boolean("upstream_tls")) {
+      TlsClientSettings settings;
+      settings.ca_file = options.string("upstream_tls_ca");
+      auto context = TlsClientContext::create(settings);
+      if (!context) throw std::invalid_argument(context.error().message());
+      tls_ = std::move(*context);
+      tls_server_name_ = options.string("upstream_tls_server_name");
+    }
   }
 
   asio::awaitable<void> serve(Connection& conn) override {
@@ -78,22 +92,8 @@ class Proxy final : public Handler {
       if (upstream) upstream->close();
     });
 
-    const Upstream* reached = co_await connect(conn, socket, stop, stopped);
+    const Upstream* reached = co_await connect(conn, socket, upstream, stop, stopped);
     if (reached == nullptr) co_return;
-    if (reached->kind != Upstream::Kind::unix_path) {
-      error_code ignored;
-      socket.set_option(asio::ip::tcp::no_delay(true), ignored);
-    }
-    upstream.emplace(std::move(socket));
-
-    if (send_proxy_ != SendProxy::none) {
-      const auto header = proxy_header(conn, send_proxy_);
-      const IoResult sent = co_await upstream->write(asio::buffer(header));
-      if (!sent.ok()) {
-        conn.log(debug, "sending the PROXY header to {} failed: {}", reached->text, sent.ec.message());
-        co_return;
-      }
-    }
 
     const auto started = clock::now();
     const RelayResult result = co_await relay(conn, *upstream);
@@ -108,26 +108,59 @@ class Proxy final : public Handler {
 
  private:
   // Tries each upstream once, starting one further along the list for
-  // every connection. Returns the one connected to, or nullptr.
-  asio::awaitable<const Upstream*> connect(Connection& conn, UpstreamSocket& socket, asio::steady_timer& stop,
-                                           const bool& stopped) {
+  // every connection, until one is connected (and, as configured, has its
+  // PROXY header and a TLS session): nothing of the client's has been sent
+  // to it until then, so trying the next one is safe. Returns the one
+  // reached, with `upstream` open, or nullptr.
+  asio::awaitable<const Upstream*> connect(Connection& conn, UpstreamSocket& socket, std::optional<Stream>& upstream,
+                                           asio::steady_timer& stop, const bool& stopped) {
     std::string failures;
     const std::size_t first = next_++ % upstreams_.size();
     for (std::size_t i = 0; i < upstreams_.size(); ++i) {
-      const Upstream& upstream = upstreams_[(first + i) % upstreams_.size()];
-      auto result = co_await (connect_upstream(upstream, socket, connect_timeout_) || stop.async_wait(use_tuple));
+      const Upstream& target = upstreams_[(first + i) % upstreams_.size()];
+      const auto began = clock::now();
+      auto result = co_await (establish(conn, target, socket, upstream) || stop.async_wait(use_tuple));
       if (stopped || result.index() != 0) co_return nullptr;
       const error_code ec = std::get<0>(result);
       if (!ec) {
-        conn.log(debug, "connected to upstream {}", upstream.text);
-        co_return &upstream;
+        conn.log(debug, "connected to upstream {}", target.text);
+        if (conn.annotating()) {
+          conn.annotate("upstream", target.text);
+          conn.annotate("connect_ms",
+                        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - began).count()));
+        }
+        co_return &target;
       }
+      upstream.reset();
       const std::string why = describe_failure(ec, connect_timeout_);
-      conn.log(debug, "upstream {} failed: {}", upstream.text, why);
-      failures += fmt::format("{}{} ({})", failures.empty() ? "" : ", ", upstream.text, why);
+      conn.log(debug, "upstream {} failed: {}", target.text, why);
+      failures += fmt::format("{}{} ({})", failures.empty() ? "" : ", ", target.text, why);
     }
     conn.log_throttled(unreachable_log_, spdlog::level::warn, "no upstream reachable: {}", failures);
     co_return nullptr;
+  }
+
+  // One attempt: connect, then the PROXY header (which goes before TLS, as
+  // servers that read both expect), then the TLS handshake.
+  asio::awaitable<error_code> establish(Connection& conn, const Upstream& target, UpstreamSocket& socket,
+                                        std::optional<Stream>& upstream) {
+    if (const error_code ec = co_await connect_upstream(target, socket, connect_timeout_)) co_return ec;
+    if (target.kind != Upstream::Kind::unix_path) {
+      error_code ignored;
+      socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+    }
+    upstream.emplace(std::move(socket));
+    if (send_proxy_ != SendProxy::none) {
+      const auto header = proxy_header(conn, send_proxy_);
+      const IoResult sent = co_await upstream->write(asio::buffer(header), connect_timeout_);
+      if (!sent.ok()) co_return sent.ec;
+    }
+    if (tls_) {
+      const std::string& name = tls_server_name_.empty() ? target.host : tls_server_name_;
+      const IoResult shook = co_await upstream->start_tls(*tls_, name, connect_timeout_);
+      if (!shook.ok()) co_return shook.ec;
+    }
+    co_return error_code{};
   }
 
   std::vector<Upstream> upstreams_;
@@ -135,6 +168,8 @@ class Proxy final : public Handler {
   SendProxy send_proxy_ = SendProxy::none;
   std::size_t next_ = 0;  // round-robin position; one io_context thread, so no atomics
   LogThrottle unreachable_log_;
+  std::shared_ptr<const TlsClientContext> tls_;  // upstream_tls
+  std::string tls_server_name_;
 };
 
 void validate(const Options& options, Diagnostics& errors) {
@@ -143,6 +178,20 @@ void validate(const Options& options, Diagnostics& errors) {
   for (const auto& text : list) {
     std::string error;
     if (!parse_upstream(text, error)) errors.error(options.position("upstream"), error);
+  }
+  const bool tls = options.boolean("upstream_tls");
+  for (const char* key : {"upstream_tls_ca", "upstream_tls_server_name"}) {
+    if (!tls && options.is_explicit(key)) {
+      errors.error(options.position(key), fmt::format("\"{}\" applies only with upstream_tls = true", key));
+    }
+  }
+  if (tls) {
+    TlsClientSettings settings;
+    settings.ca_file = options.string("upstream_tls_ca");
+    if (auto context = TlsClientContext::create(settings); !context) {
+      errors.error(options.position(options.is_explicit("upstream_tls_ca") ? "upstream_tls_ca" : "upstream_tls"),
+                   context.error().message());
+    }
   }
 }
 
@@ -170,6 +219,18 @@ HandlerType proxy_type() {
                .default_value = std::string("none"),
                .doc = "send the client's address to the upstream in a PROXY protocol header first",
                .choices = {"none", "v1", "v2"}},
+              {.name = "upstream_tls",
+               .type = OptionType::boolean,
+               .default_value = false,
+               .doc = "talk TLS to the upstreams, checking their certificates"},
+              {.name = "upstream_tls_ca",
+               .type = OptionType::string,
+               .default_value = std::string(),
+               .doc = "PEM file of the CAs upstream certificates must chain to; empty: the system's"},
+              {.name = "upstream_tls_server_name",
+               .type = OptionType::string,
+               .default_value = std::string(),
+               .doc = "the name to send (SNI) and to check in upstream certificates; empty: each upstream's host"},
           },
       .create = [](const Options& options) { return std::make_unique<Proxy>(options); },
       .validate = validate,

@@ -35,7 +35,8 @@ constexpr std::size_t held_size = 4 * 1024;
 
 class Relay {
  public:
-  Relay(Stream& client, Stream& upstream) : client_(client), upstream_(upstream), last_activity_(clock::now()) {}
+  Relay(Stream& client, Stream& upstream, RelayEnd end)
+      : client_(client), upstream_(upstream), end_(end), last_activity_(clock::now()) {}
 
   asio::awaitable<RelayResult> run() {
     // The client's idle timeout counts silence in both directions, so the
@@ -130,8 +131,14 @@ class Relay {
   }
 
   // A side said it will send no more: tell the other side the same, and let
-  // the opposite direction go on.
-  void end_of_stream(Stream& to) { to.shutdown_send(); }
+  // the opposite direction go on (unless the upstream's end ends it all).
+  void end_of_stream(Stream& to) {
+    to.shutdown_send();
+    if (&to == &client_ && end_ == RelayEnd::when_upstream_ends && !stopping_) {
+      stopping_ = true;
+      client_.cancel();
+    }
+  }
 
   // Ends both directions. A reset read from one side is passed on as a reset
   // of `peer` (when its close comes) rather than an orderly close.
@@ -172,6 +179,7 @@ class Relay {
 
   Stream& client_;
   Stream& upstream_;
+  RelayEnd end_;
   clock::time_point last_activity_;
   RelayResult result_;
   bool stopping_ = false;
@@ -179,8 +187,8 @@ class Relay {
 
 }  // namespace
 
-asio::awaitable<RelayResult> relay(Stream& client, Stream& upstream) {
-  Relay r(client, upstream);
+asio::awaitable<RelayResult> relay(Stream& client, Stream& upstream, RelayEnd end) {
+  Relay r(client, upstream, end);
   co_return co_await r.run();
 }
 

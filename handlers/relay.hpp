@@ -33,6 +33,11 @@ struct RelayResult {
 // idle direction holds nothing. (splice(2) through a pipe was measured and
 // did not beat this on TCP; see relay.cpp.) The caller closes the streams
 // afterwards; closing either one meanwhile ends the relay.
-boost::asio::awaitable<RelayResult> relay(Stream& client, Stream& upstream);
+//
+// With RelayEnd::when_upstream_ends, the relay ends once the upstream's EOF
+// was passed on, without waiting for the client's: for a program whose
+// output is the end of the exchange (exec).
+enum class RelayEnd { when_both_end, when_upstream_ends };
+boost::asio::awaitable<RelayResult> relay(Stream& client, Stream& upstream, RelayEnd end = RelayEnd::when_both_end);
 
 }  // namespace portico::handlers
