@@ -9,6 +9,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <sstream>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -250,20 +251,30 @@ void load_listed_plugins(const toml::table& root, const PluginLoader& load_plugi
   }
 }
 
+// Each duplicate is reported once, against the first listener that used the
+// name or address: a file with n copies of one listener gets n-1 errors, not
+// one per pair.
 void check_unique(const Config& config, Diagnostics& errors) {
-  for (std::size_t i = 0; i < config.listeners.size(); ++i) {
-    const auto& a = config.listeners[i];
-    for (std::size_t j = 0; j < i; ++j) {
-      const auto& b = config.listeners[j];
-      if (a.name == b.name) {
-        errors.error(a.pos, fmt::format("duplicate listener name \"{}\" (first used at {}:{})", a.name, b.pos.line,
-                                        b.pos.column));
+  std::unordered_map<std::string_view, const ListenerConfig*> names;
+  std::unordered_map<std::string, const ListenerConfig*> addresses;
+  for (const auto& listener : config.listeners) {
+    // Port 0 asks for any free port, so two of them never collide: neither
+    // do their addresses nor the names taken from them when none is given.
+    const bool any_port = listener.address.is_ip() && listener.address.port == 0;
+    const std::string address = listener.address.to_string();
+    if (!(any_port && listener.name == address)) {
+      const auto [it, fresh] = names.emplace(listener.name, &listener);
+      if (!fresh) {
+        errors.error(listener.pos, fmt::format("duplicate listener name \"{}\" (first used at {}:{})", listener.name,
+                                               it->second->pos.line, it->second->pos.column));
       }
-      // Port 0 asks for any free port, so two of them never collide.
-      const bool any_port = a.address.is_ip() && a.address.port == 0;
-      if (a.address == b.address && !any_port) {
-        errors.error(a.pos, fmt::format("duplicate address \"{}\" (already used by listener \"{}\" at {}:{})",
-                                        a.address.to_string(), b.name, b.pos.line, b.pos.column));
+    }
+    if (!any_port) {
+      const auto [it, fresh] = addresses.emplace(address, &listener);
+      if (!fresh) {
+        errors.error(listener.pos, fmt::format("duplicate address \"{}\" (already used by listener \"{}\" at {}:{})",
+                                               address, it->second->name, it->second->pos.line,
+                                               it->second->pos.column));
       }
     }
   }

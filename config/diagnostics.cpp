@@ -12,7 +12,17 @@ std::string Diagnostic::to_string() const {
 }
 
 void Diagnostics::error(SourcePos pos, std::string message) {
+  if (list_.size() >= max_kept) {
+    ++omitted_;
+    return;
+  }
   list_.push_back(Diagnostic{file_, pos, std::move(message)});
+}
+
+std::string Diagnostics::omitted_line() const {
+  if (omitted_ == 0) return {};
+  return fmt::format("{}: ... and {} more error{} (only the first {} are shown)", file_, omitted_,
+                     omitted_ == 1 ? "" : "s", max_kept);
 }
 
 std::string Diagnostics::to_string() const {
@@ -21,6 +31,7 @@ std::string Diagnostics::to_string() const {
     out += d.to_string();
     out += '\n';
   }
+  if (omitted_ > 0) out += omitted_line() + '\n';
   return out;
 }
 

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <string.h>
 
+#include <boost/asio/post.hpp>
 #include <fmt/format.h>
 
 #include "daemon/log_setup.hpp"
@@ -36,6 +37,10 @@ Runtime::Runtime(const Registry& registry, std::shared_ptr<spdlog::logger> log, 
       stop_signals_(io_, SIGINT, SIGTERM),
       hup_(io_, SIGHUP),
       usr1_(io_, SIGUSR1) {}
+
+Runtime::~Runtime() {
+  if (loader_.joinable()) loader_.join();
+}
 
 void Runtime::apply_log_level(const Config& config) {
   set_log_level(*log_, level_override_.value_or(config.daemon.log_level));
@@ -115,13 +120,44 @@ void Runtime::wait_for_usr1() {
 
 // Reading, validating and binding happen before anything changes, so a
 // broken config or a port that cannot be bound leaves the daemon serving
-// exactly as before.
+// exactly as before. Reading and validating take time in proportion to the
+// file (and plugins run their own code), so they happen on a thread of
+// their own while the loop goes on serving; binding and switching over
+// happen back on the loop, in apply_reload().
 void Runtime::reload() {
+  if (loading_) {
+    // The file may have changed again since the load in progress began.
+    reload_again_ = true;
+    return;
+  }
   notifier_.reloading();
   log_->info("received SIGHUP: reloading {}", source_.path.empty() ? std::string(embedded_default_name) : source_.path);
-  auto loaded = source_.load(registry_);
+  if (loader_.joinable()) loader_.join();  // the previous one has posted its result: it is done
+  loading_ = true;
+  loader_ = std::thread([this] {
+    auto loaded = std::make_shared<LoadResult>(LoadResult{std::nullopt, Diagnostics(source_.path)});
+    try {
+      *loaded = source_.load(registry_);
+    } catch (const std::exception& e) {
+      loaded->errors.error(SourcePos{}, fmt::format("cannot load the configuration: {}", e.what()));
+    }
+    // Posting from another thread takes the io_context's lock, which a
+    // concurrency hint of 1 keeps.
+    boost::asio::post(io_, [this, loaded] { apply_reload(std::move(*loaded)); });
+  });
+}
+
+void Runtime::apply_reload(LoadResult loaded) {
+  loading_ = false;
+  if (stopping_) return;
+  if (reload_again_) {
+    reload_again_ = false;
+    reload();
+    return;
+  }
   if (!loaded.config) {
     for (const auto& error : loaded.errors.all()) log_->error("{}", error.to_string());
+    if (loaded.errors.omitted() > 0) log_->error("{}", loaded.errors.omitted_line());
     log_->error("reload failed: {} error(s); still serving the previous configuration", loaded.errors.size());
     notifier_.ready();
     return;

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -31,6 +32,10 @@ class Runtime {
  public:
   Runtime(const Registry& registry, std::shared_ptr<spdlog::logger> log, ConfigSource source,
           std::optional<LogLevel> level_override);
+  // Waits for a reload still being read.
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
 
   // Serves `config` until stopped; returns the process exit code.
   int run(const Config& config);
@@ -40,6 +45,7 @@ class Runtime {
   void wait_for_hup();
   void wait_for_usr1();
   void reload();
+  void apply_reload(LoadResult loaded);
   void apply_log_level(const Config& config);
 
   boost::asio::io_context io_{1};  // one thread: Asio may skip its locking
@@ -55,6 +61,13 @@ class Runtime {
   boost::asio::signal_set usr1_;
   std::unique_ptr<PidFile> pid_file_;
   bool stopping_ = false;
+  // A reload reads and validates the file on `loader_`, off the event loop.
+  // While it runs, that thread alone uses the registry (plugin loading adds
+  // to it); the loop uses it again only in apply_reload(), which the
+  // loader posts when done.
+  std::thread loader_;
+  bool loading_ = false;
+  bool reload_again_ = false;  // a SIGHUP came while loading
 };
 
 }  // namespace portico

@@ -1,6 +1,8 @@
 // One test per kind of config mistake, each asserting the exact
 // FILE:LINE:COL and message a user sees.
 
+#include <algorithm>
+
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -71,6 +73,36 @@ TEST_CASE("duplicate listener names and addresses", "[config][errors]") {
   CHECK(errors_of("[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:1\"\n"
                   "[[listener]]\nname = \"b\"\naddress = \"127.0.0.1:1\"\n") ==
         Errors{"my.toml:4:1: duplicate address \"127.0.0.1:1\" (already used by listener \"a\" at 1:1)"});
+}
+
+TEST_CASE("each duplicate is reported once, against the first listener that used the name or address",
+          "[config][errors]") {
+  std::string text;
+  for (int i = 0; i < 4; ++i) text += "[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:1\"\n";
+  CHECK(errors_of(text) == Errors{"my.toml:4:1: duplicate listener name \"a\" (first used at 1:1)",
+                                  "my.toml:4:1: duplicate address \"127.0.0.1:1\" (already used by listener \"a\" at 1:1)",
+                                  "my.toml:7:1: duplicate listener name \"a\" (first used at 1:1)",
+                                  "my.toml:7:1: duplicate address \"127.0.0.1:1\" (already used by listener \"a\" at 1:1)",
+                                  "my.toml:10:1: duplicate listener name \"a\" (first used at 1:1)",
+                                  "my.toml:10:1: duplicate address \"127.0.0.1:1\" (already used by listener \"a\" at 1:1)"});
+}
+
+TEST_CASE("only the first 100 errors are kept; the rest are counted", "[config][errors]") {
+  portico::Registry registry;
+  portico::register_builtin_handlers(registry);
+  // 3000 copies of one listener: 2999 duplicate addresses.
+  std::string text;
+  for (int i = 0; i < 3000; ++i) text += "[[listener]]\naddress = \"127.0.0.1:1\"\n";
+  const auto result = portico::parse_config(text, "my.toml", registry);
+  CHECK_FALSE(result.config);
+  CHECK(result.errors.size() == 2 * 2999);
+  REQUIRE(result.errors.all().size() == 100);
+  CHECK(result.errors.all().back().to_string() ==
+        "my.toml:101:1: duplicate address \"127.0.0.1:1\" (already used by listener \"127.0.0.1:1\" at 1:1)");
+  CHECK(result.errors.omitted() == 2 * 2999 - 100);
+  const std::string printed = result.errors.to_string();
+  CHECK(std::count(printed.begin(), printed.end(), '\n') == 101);
+  CHECK(printed.ends_with("\nmy.toml: ... and 5898 more errors (only the first 100 are shown)\n"));
 }
 
 TEST_CASE("a bad address", "[config][errors]") {

@@ -96,6 +96,16 @@ TEST_CASE("two listeners on port 0 do not collide", "[config]") {
   CHECK(result.errors.empty());
 }
 
+TEST_CASE("two unnamed listeners on port 0 do not collide, by address or by the name taken from it", "[config]") {
+  const auto registry = builtin();
+  const auto result = portico::parse_config(
+      "[[listener]]\naddress = \"127.0.0.1:0\"\n[[listener]]\naddress = \"127.0.0.1:0\"\nhandler = \"echo\"\n",
+      "t.toml", registry);
+  CHECK(result.errors.to_string() == "");
+  REQUIRE(result.config);
+  CHECK(result.config->listeners.size() == 2);
+}
+
 TEST_CASE("print_config output parses back to the same config", "[config]") {
   const auto registry = builtin();
   const auto first = portico::parse_config(
