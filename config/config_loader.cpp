@@ -47,6 +47,35 @@ const std::vector<std::string> listener_keys = {
 
 constexpr std::int64_t max_count = 10'000'000;
 
+// getpwnam_r and getgrnam_r, since a reload reads the file on a thread of
+// its own while handlers may look up users on the event loop. An entry
+// larger than 64 KiB is treated as absent.
+std::optional<uid_t> find_user(const std::string& name) {
+  std::vector<char> buffer(1024);
+  passwd entry{};
+  passwd* found = nullptr;
+  int rc = 0;
+  while ((rc = getpwnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found)) == ERANGE &&
+         buffer.size() < 65536) {
+    buffer.resize(buffer.size() * 2);
+  }
+  if (rc != 0 || found == nullptr) return std::nullopt;
+  return entry.pw_uid;
+}
+
+std::optional<gid_t> find_group(const std::string& name) {
+  std::vector<char> buffer(1024);
+  group entry{};
+  group* found = nullptr;
+  int rc = 0;
+  while ((rc = getgrnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found)) == ERANGE &&
+         buffer.size() < 65536) {
+    buffer.resize(buffer.size() * 2);
+  }
+  if (rc != 0 || found == nullptr) return std::nullopt;
+  return entry.gr_gid;
+}
+
 std::vector<std::string> level_choices() { return {std::begin(level_names), std::end(level_names)}; }
 
 void read_daemon(const toml::node& node, DaemonConfig& daemon, Diagnostics& errors) {
@@ -57,6 +86,8 @@ void read_daemon(const toml::node& node, DaemonConfig& daemon, Diagnostics& erro
     return;
   }
   TableReader reader(*table, "[daemon]", errors);
+  daemon.pos = reader.position();
+  for (const auto& [key, value] : *table) daemon.positions[std::string(key.str())] = position_of(value.source());
   if (auto level = reader.choice("log_level", level_choices())) daemon.log_level = *parse_log_level(*level);
   if (auto timeout = reader.duration("shutdown_timeout")) daemon.shutdown_timeout = *timeout;
   if (auto max = reader.integer("max_connections", 0, max_count)) daemon.max_connections = static_cast<std::size_t>(*max);
@@ -73,10 +104,20 @@ void read_daemon(const toml::node& node, DaemonConfig& daemon, Diagnostics& erro
     }
   }
   // Names are resolved now so that --check catches a typo, not the start.
-  if (!daemon.user.empty() && getpwnam(daemon.user.c_str()) == nullptr) {
-    errors.error(reader.position("user"), fmt::format("[daemon] user \"{}\" does not exist", daemon.user));
+  if (!daemon.user.empty()) {
+    const auto uid = find_user(daemon.user);
+    if (!uid) {
+      errors.error(reader.position("user"), fmt::format("[daemon] user \"{}\" does not exist", daemon.user));
+    } else if (*uid == 0) {
+      // Switching to uid 0 drops nothing, and the check that root cannot be
+      // regained would stop the start.
+      errors.error(reader.position("user"),
+                   fmt::format("[daemon] user \"{}\" is root (uid 0): name an unprivileged user, or remove "
+                               "\"user\" and set allow_root = true to serve as root",
+                               daemon.user));
+    }
   }
-  if (!daemon.group.empty() && getgrnam(daemon.group.c_str()) == nullptr) {
+  if (!daemon.group.empty() && !find_group(daemon.group)) {
     errors.error(reader.position("group"), fmt::format("[daemon] group \"{}\" does not exist", daemon.group));
   }
   if (!daemon.group.empty() && daemon.user.empty()) {
@@ -301,6 +342,12 @@ void check_root_options(const Config& config, const Registry& registry, Diagnost
 }
 
 }  // namespace
+
+SourcePos DaemonConfig::position(std::string_view key) const {
+  if (const auto it = positions.find(key); it != positions.end()) return it->second;
+  if (pos.line != 0) return pos;
+  return SourcePos{1, 1};
+}
 
 std::string_view to_string(OnLimit on_limit) { return on_limit == OnLimit::pause ? "pause" : "reject"; }
 

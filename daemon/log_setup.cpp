@@ -4,11 +4,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 #include <stdexcept>
 #include <string>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <spdlog/details/null_mutex.h>
 #include <spdlog/pattern_formatter.h>
@@ -77,6 +79,20 @@ class ReopenableFileSink final : public spdlog::sinks::base_sink<spdlog::details
 };
 
 }  // namespace
+
+std::string check_log_file(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return path + " is a directory";
+    if (access(path.c_str(), W_OK) != 0) return path + ": " + std::strerror(errno);
+    return {};
+  }
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  if (stat(dir.c_str(), &st) != 0) return "directory " + dir + ": " + std::strerror(errno);
+  if (!S_ISDIR(st.st_mode)) return dir + " is not a directory";
+  if (access(dir.c_str(), W_OK) != 0) return "directory " + dir + ": " + std::strerror(errno);
+  return {};
+}
 
 std::shared_ptr<spdlog::logger> make_daemon_logger() {
   auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();

@@ -104,6 +104,12 @@ std::optional<int> parse_command_line(int argc, char** argv, Cli& cli) {
   return std::nullopt;
 }
 
+int report(const portico::Diagnostics& errors) {
+  std::cerr << errors.to_string();
+  std::cerr << fmt::format("porticod: {} error(s) in {}\n", errors.size(), errors.file());
+  return exit_config;
+}
+
 int run(int argc, char** argv) {
   Cli cli;
   if (auto code = parse_command_line(argc, argv, cli)) return *code;
@@ -130,15 +136,15 @@ int run(int argc, char** argv) {
   if (!use_embedded) source.path = cli.config_path;
 
   auto loaded = source.load(registry);
-  if (!loaded.config) {
-    std::cerr << loaded.errors.to_string();
-    std::cerr << fmt::format("porticod: {} error(s) in {}\n", loaded.errors.size(), loaded.errors.file());
-    return exit_config;
-  }
+  if (!loaded.config) return report(loaded.errors);
   const portico::Config& config = *loaded.config;
   if (cli.list_handlers) {
     std::cout << registry.describe();
     return exit_ok;
+  }
+  // What a start would stumble on before binding, --check says too.
+  if (!cli.print_config) {
+    if (const auto host = portico::check_host(config); !host.empty()) return report(host);
   }
   if (cli.check) {
     std::cout << fmt::format("{}: configuration OK ({} listener(s))\n", config.source, config.listeners.size());

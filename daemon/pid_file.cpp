@@ -1,14 +1,27 @@
 #include "daemon/pid_file.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <stdexcept>
 
+#include <fmt/format.h>
+
 namespace portico {
+
+std::string check_pid_file(const std::string& path) {
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  struct stat st {};
+  if (stat(dir.c_str(), &st) != 0) return fmt::format("directory {}: {}", dir, std::strerror(errno));
+  if (!S_ISDIR(st.st_mode)) return fmt::format("{} is not a directory", dir);
+  if (access(dir.c_str(), W_OK) != 0) return fmt::format("directory {}: {}", dir, std::strerror(errno));
+  return {};
+}
 
 PidFile::PidFile(std::string path) : path_(std::move(path)) {
   const std::string tmp = path_ + ".tmp." + std::to_string(getpid());

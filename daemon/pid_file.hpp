@@ -5,6 +5,10 @@
 
 namespace portico {
 
+// Why a pid file cannot be written at `path` (its directory is missing or
+// not writable), or an empty string.
+std::string check_pid_file(const std::string& path);
+
 class PidFile {
  public:
   // Writes the current pid to `path` through a temporary file and rename(),

@@ -12,9 +12,11 @@
 
 namespace portico {
 
-std::string check_serving_identity(const DaemonConfig& daemon) {
-  if (geteuid() != 0 || !daemon.user.empty() || daemon.allow_root) return {};
-  return "refusing to serve as root: set [daemon] user (e.g. user = \"portico\"), or allow_root = true";
+void check_serving_identity(const Config& config, Diagnostics& errors) {
+  const auto& daemon = config.daemon;
+  if (geteuid() != 0 || !daemon.user.empty() || daemon.allow_root) return;
+  errors.error(daemon.position("allow_root"),
+               "refusing to serve as root: set [daemon] user (e.g. user = \"portico\"), or allow_root = true");
 }
 
 void drop_privileges(const DaemonConfig& daemon, spdlog::logger& log) {

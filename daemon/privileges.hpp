@@ -10,9 +10,10 @@
 
 namespace portico {
 
-// Returns an error message when the configuration may not be served as the
-// current user (root without user and without allow_root), else empty.
-std::string check_serving_identity(const DaemonConfig& daemon);
+// Reports, at the position of allow_root or of [daemon], a configuration
+// that may not be served as the current user: root without user and
+// without allow_root.
+void check_serving_identity(const Config& config, Diagnostics& errors);
 
 // Switches to daemon.user / daemon.group when running as root, clearing
 // supplementary groups. Throws std::runtime_error on failure. Logs what

@@ -15,7 +15,6 @@ namespace {
 
 constexpr int exit_ok = 0;
 constexpr int exit_runtime = 1;
-constexpr int exit_config = 78;
 
 }  // namespace
 
@@ -24,6 +23,23 @@ LoadResult ConfigSource::load(const Registry& registry) const {
     return parse_config(embedded_default_config, std::string(embedded_default_name), registry, load_plugin);
   }
   return load_config_file(path, registry, load_plugin);
+}
+
+Diagnostics check_host(const Config& config) {
+  Diagnostics errors(config.source);
+  check_serving_identity(config, errors);
+  const auto& daemon = config.daemon;
+  if (!daemon.pid_file.empty()) {
+    if (const std::string why = check_pid_file(daemon.pid_file); !why.empty()) {
+      errors.error(daemon.position("pid_file"), fmt::format("[daemon] pid_file cannot be written: {}", why));
+    }
+  }
+  if (!daemon.log_file.empty()) {
+    if (const std::string why = check_log_file(daemon.log_file); !why.empty()) {
+      errors.error(daemon.position("log_file"), fmt::format("[daemon] log_file cannot be opened: {}", why));
+    }
+  }
+  return errors;
 }
 
 Runtime::Runtime(const Registry& registry, std::shared_ptr<spdlog::logger> log, ConfigSource source,
@@ -48,10 +64,6 @@ void Runtime::apply_log_level(const Config& config) {
 
 int Runtime::run(const Config& config) {
   config_ = config;
-  if (const std::string refusal = check_serving_identity(config.daemon); !refusal.empty()) {
-    log_->error("{}", refusal);
-    return exit_config;
-  }
   try {
     if (!config.daemon.log_file.empty()) log_to_file(*log_, config.daemon.log_file);
     server_.start(config, inherited_listen_fds());

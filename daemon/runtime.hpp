@@ -28,6 +28,11 @@ struct ConfigSource {
   LoadResult load(const Registry& registry) const;
 };
 
+// What the configuration asks of this host that --check can know without
+// binding: the root rule (when run as root), the directories of pid_file
+// and log_file. Each error at the position of the key concerned.
+Diagnostics check_host(const Config& config);
+
 class Runtime {
  public:
   Runtime(const Registry& registry, std::shared_ptr<spdlog::logger> log, ConfigSource source,

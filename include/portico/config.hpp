@@ -3,6 +3,7 @@
 // sees TOML.
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,6 +33,13 @@ struct DaemonConfig {
   std::string pid_file;
   std::string log_file;             // empty = stderr
   std::vector<std::string> plugins; // shared objects registering handler types
+
+  // Where the [daemon] table and each key's value were written, for the
+  // checks made against the host (at --check and at start).
+  SourcePos pos;                    // {0,0} when the file has no [daemon]
+  std::map<std::string, SourcePos, std::less<>> positions;
+  // The position of `key`'s value; else of the [daemon] table; else 1:1.
+  SourcePos position(std::string_view key) const;
 };
 
 // What a listener does when it has max_connections open: stop accepting

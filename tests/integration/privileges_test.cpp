@@ -49,6 +49,65 @@ TEST_CASE("as root porticod refuses to serve without a user unless allow_root", 
   CHECK_THAT(status_line(allowed.pid(), "Uid:"), Contains("\t0\t"));
 }
 
+TEST_CASE("as root, --check refuses what the start would: no user and no allow_root, at FILE:LINE:COL", "[privileges]") {
+  if (geteuid() != 0) {
+    WARN("not running as root: privilege tests need root");
+    return;
+  }
+  TempDir dir;
+  // No [daemon]: the top of the file; a [daemon] table: its header; an
+  // allow_root = false: its value.
+  const std::pair<std::string, std::string> cases[] = {
+      {"[[listener]]\naddress = \"127.0.0.1:0\"\n", ":1:1: "},
+      {"[[listener]]\naddress = \"127.0.0.1:0\"\n[daemon]\nlog_level = \"info\"\n", ":3:1: "},
+      {"[daemon]\nlog_level = \"info\"\nallow_root = false\n[[listener]]\naddress = \"127.0.0.1:0\"\n", ":3:14: "}};
+  for (const auto& [text, where] : cases) {
+    const auto path = dir.write("root.toml", text);
+    const std::string expected =
+        path + where + "refusing to serve as root: set [daemon] user (e.g. user = \"portico\"), or allow_root = true\n";
+    const auto check = run_porticod({"--check", "-c", path}, 10s, true);
+    CHECK(check.exit_code == 78);
+    CHECK(check.out == "");
+    CHECK(check.err == expected + "porticod: 1 error(s) in " + path + "\n");
+    const auto start = run_porticod({"-c", path}, 10s, true);
+    CHECK(start.exit_code == 78);
+    CHECK_THAT(start.err, Contains(expected));
+  }
+}
+
+TEST_CASE("user = \"root\" is a config error at --check, not a failed start", "[privileges]") {
+  TempDir dir;
+  const auto path = dir.write("r.toml", "[daemon]\nuser = \"root\"\n[[listener]]\naddress = \"127.0.0.1:0\"\n");
+  for (const bool as_root : {false, true}) {
+    const auto r = run_porticod({"--check", "-c", path}, 10s, as_root);
+    CHECK(r.exit_code == 78);
+    CHECK_THAT(r.err, Contains(path + ":2:8: [daemon] user \"root\" is root (uid 0): name an unprivileged user, or "
+                                      "remove \"user\" and set allow_root = true to serve as root\n"));
+  }
+}
+
+TEST_CASE("a pid_file or log_file in a missing directory is a config error at --check", "[privileges][files]") {
+  TempDir dir;
+  const auto path = dir.write("f.toml", "[daemon]\npid_file = \"/nonexistent/dir/p.pid\"\n"
+                                        "log_file = \"/nonexistent/dir/p.log\"\n"
+                                        "[[listener]]\naddress = \"127.0.0.1:0\"\n");
+  const auto r = run_porticod({"--check", "-c", path});
+  CHECK(r.exit_code == 78);
+  CHECK(r.out == "");
+  CHECK(r.err == path + ":2:12: [daemon] pid_file cannot be written: directory /nonexistent/dir: No such file or "
+                        "directory\n" +
+                    path + ":3:12: [daemon] log_file cannot be opened: directory /nonexistent/dir: No such file or "
+                           "directory\n" +
+                    "porticod: 2 error(s) in " + path + "\n");
+  // A log_file that is a directory.
+  const auto dir_log = dir.write("d.toml", "[daemon]\nlog_file = \"" + dir.path().string() +
+                                               "\"\n[[listener]]\naddress = \"127.0.0.1:0\"\n");
+  const auto d = run_porticod({"--check", "-c", dir_log});
+  CHECK(d.exit_code == 78);
+  CHECK_THAT(d.err, Contains(dir_log + ":2:12: [daemon] log_file cannot be opened: " + dir.path().string() +
+                             " is a directory\n"));
+}
+
 TEST_CASE("as root porticod binds a low port, then serves as the configured user with no extra groups",
           "[privileges]") {
   if (geteuid() != 0) {
