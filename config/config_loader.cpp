@@ -13,6 +13,8 @@
 
 #include <fmt/format.h>
 
+#include <portico/text.hpp>
+
 #include "config/toml_reader.hpp"
 
 namespace portico {
@@ -107,18 +109,18 @@ void read_daemon(const toml::node& node, DaemonConfig& daemon, Diagnostics& erro
   if (!daemon.user.empty()) {
     const auto uid = find_user(daemon.user);
     if (!uid) {
-      errors.error(reader.position("user"), fmt::format("[daemon] user \"{}\" does not exist", daemon.user));
+      errors.error(reader.position("user"), fmt::format("[daemon] user {} does not exist", quote_text(daemon.user)));
     } else if (*uid == 0) {
       // Switching to uid 0 drops nothing, and the check that root cannot be
       // regained would stop the start.
       errors.error(reader.position("user"),
-                   fmt::format("[daemon] user \"{}\" is root (uid 0): name an unprivileged user, or remove "
+                   fmt::format("[daemon] user {} is root (uid 0): name an unprivileged user, or remove "
                                "\"user\" and set allow_root = true to serve as root",
-                               daemon.user));
+                               quote_text(daemon.user)));
     }
   }
   if (!daemon.group.empty() && !find_group(daemon.group)) {
-    errors.error(reader.position("group"), fmt::format("[daemon] group \"{}\" does not exist", daemon.group));
+    errors.error(reader.position("group"), fmt::format("[daemon] group {} does not exist", quote_text(daemon.group)));
   }
   if (!daemon.group.empty() && daemon.user.empty()) {
     errors.error(reader.position("group"), "\"group\" in [daemon] needs \"user\" as well");
@@ -151,8 +153,8 @@ void read_defer_accept(TableReader& reader, ListenerConfig& l) {
   if (!v || v->count() % 1000 != 0 || *v > std::chrono::hours(1)) {
     reader.errors().error(reader.position("defer_accept"),
                           fmt::format("\"defer_accept\" in {} must be \"auto\" or whole seconds from \"0s\" to "
-                                      "\"1h\", not \"{}\"",
-                                      reader.context(), text));
+                                      "\"1h\", not {}",
+                                      reader.context(), quote_text(text)));
     return;
   }
   l.defer_accept = *v;
@@ -171,8 +173,8 @@ void read_listener_settings(TableReader& reader, ListenerConfig& l) {
     const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), mode, 8);
     if (v->empty() || ec != std::errc{} || end != v->data() + v->size() || mode > 0777) {
       reader.errors().error(reader.position("socket_mode"),
-                            fmt::format("\"socket_mode\" in {} must be an octal mode such as \"0660\", not \"{}\"",
-                                        reader.context(), *v));
+                            fmt::format("\"socket_mode\" in {} must be an octal mode such as \"0660\", not {}",
+                                        reader.context(), quote_text(*v)));
     } else {
       l.socket_mode = mode;
     }
@@ -226,6 +228,12 @@ std::optional<ListenerConfig> read_listener(const toml::table& table, std::size_
   auto name = reader.string("name");
   if (name && name->empty()) {
     errors.error(reader.position("name"), "\"name\" in listener #" + std::to_string(index + 1) + " must not be empty");
+  } else if (name && escape_controls(*name) != *name) {
+    // A name is printed in every log line of its listener: a newline or an
+    // escape sequence there would be escaped in each, so it is refused once.
+    errors.error(reader.position("name"), fmt::format("\"name\" in listener #{} must not hold control characters, "
+                                                      "not {}",
+                                                      index + 1, quote_text(*name)));
   }
   reader.require("address");
   auto address = reader.address("address");
@@ -235,7 +243,7 @@ std::optional<ListenerConfig> read_listener(const toml::table& table, std::size_
   std::vector<std::string> candidates = listener_keys;
   if (type == nullptr) {
     if (table.get("handler") != nullptr && table.get("handler")->is_string()) {
-      std::string message = fmt::format("unknown handler type \"{}\"", listener.handler);
+      std::string message = fmt::format("unknown handler type {}", quote_text(listener.handler));
       const std::string hint = closest_match(listener.handler, registry.names());
       if (!hint.empty()) message += fmt::format(" (did you mean \"{}\"?)", hint);
       message += fmt::format("; known types: {}", fmt::join(registry.names(), ", "));
@@ -287,7 +295,7 @@ void load_listed_plugins(const toml::table& root, const PluginLoader& load_plugi
     try {
       load_plugin(path->get());
     } catch (const std::exception& e) {
-      errors.error(position_of(entry.source()), fmt::format("plugin \"{}\": {}", path->get(), e.what()));
+      errors.error(position_of(entry.source()), fmt::format("plugin {}: {}", quote_text(path->get()), e.what()));
     }
   }
 }
@@ -306,16 +314,17 @@ void check_unique(const Config& config, Diagnostics& errors) {
     if (!(any_port && listener.name == address)) {
       const auto [it, fresh] = names.emplace(listener.name, &listener);
       if (!fresh) {
-        errors.error(listener.pos, fmt::format("duplicate listener name \"{}\" (first used at {}:{})", listener.name,
-                                               it->second->pos.line, it->second->pos.column));
+        errors.error(listener.pos, fmt::format("duplicate listener name {} (first used at {}:{})",
+                                               quote_text(listener.name), it->second->pos.line,
+                                               it->second->pos.column));
       }
     }
     if (!any_port) {
       const auto [it, fresh] = addresses.emplace(address, &listener);
       if (!fresh) {
-        errors.error(listener.pos, fmt::format("duplicate address \"{}\" (already used by listener \"{}\" at {}:{})",
-                                               address, it->second->name, it->second->pos.line,
-                                               it->second->pos.column));
+        errors.error(listener.pos, fmt::format("duplicate address {} (already used by listener {} at {}:{})",
+                                               quote_text(address), quote_text(it->second->name),
+                                               it->second->pos.line, it->second->pos.column));
       }
     }
   }
@@ -325,8 +334,8 @@ void check_unique(const Config& config, Diagnostics& errors) {
 // [daemon] user gives up right after binding.
 void check_root_options(const Config& config, const Registry& registry, Diagnostics& errors) {
   if (config.daemon.user.empty() && config.daemon.group.empty()) return;
-  const std::string drop = config.daemon.user.empty() ? fmt::format("group = \"{}\"", config.daemon.group)
-                                                      : fmt::format("user = \"{}\"", config.daemon.user);
+  const std::string drop = config.daemon.user.empty() ? fmt::format("group = {}", quote_text(config.daemon.group))
+                                                      : fmt::format("user = {}", quote_text(config.daemon.user));
   for (const auto& listener : config.listeners) {
     const HandlerType* type = registry.find(listener.handler);
     if (type == nullptr) continue;
@@ -334,9 +343,9 @@ void check_root_options(const Config& config, const Registry& registry, Diagnost
       if (!spec.needs_root || !listener.options.is_explicit(spec.name)) continue;
       if (spec.type == OptionType::string && listener.options.string(spec.name).empty()) continue;
       errors.error(listener.options.position(spec.name),
-                   fmt::format("\"{}\" in listener \"{}\" needs porticod to keep root, but [daemon] {} drops root "
+                   fmt::format("\"{}\" in listener {} needs porticod to keep root, but [daemon] {} drops root "
                                "after binding; remove one of the two (with no [daemon] user, set allow_root = true)",
-                               spec.name, listener.name, drop));
+                               spec.name, quote_text(listener.name), drop));
     }
   }
 }
@@ -393,7 +402,7 @@ LoadResult parse_config(std::string_view text, std::string source_name, const Re
         }
       }
     } else {
-      std::string message = fmt::format("unknown key \"{}\" at the top level", name);
+      std::string message = fmt::format("unknown key {} at the top level", quote_text(name));
       const std::string hint = closest_match(name, {"daemon", "listener"});
       if (!hint.empty()) message += fmt::format(" (did you mean \"{}\"?)", hint);
       message += "; expected [daemon] or [[listener]]";

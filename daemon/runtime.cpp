@@ -6,6 +6,8 @@
 #include <boost/asio/post.hpp>
 #include <fmt/format.h>
 
+#include <portico/text.hpp>
+
 #include "daemon/log_setup.hpp"
 #include "daemon/privileges.hpp"
 
@@ -76,7 +78,8 @@ int Runtime::run(const Config& config) {
     return exit_runtime;
   }
   for (const auto& listener : server_.listeners()) {
-    log_->info("serving {} on {} ({})", listener.name, listener.address, listener.handler);
+    log_->info("serving {} on {} ({})", escape_text(listener.name), escape_text(listener.address),
+               escape_text(listener.handler));
   }
   wait_for_stop();
   wait_for_hup();
@@ -143,7 +146,8 @@ void Runtime::reload() {
     return;
   }
   notifier_.reloading();
-  log_->info("received SIGHUP: reloading {}", source_.path.empty() ? std::string(embedded_default_name) : source_.path);
+  log_->info("received SIGHUP: reloading {}",
+             escape_text(source_.path.empty() ? std::string(embedded_default_name) : source_.path));
   if (loader_.joinable()) loader_.join();  // the previous one has posted its result: it is done
   loading_ = true;
   loader_ = std::thread([this] {

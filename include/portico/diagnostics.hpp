@@ -34,6 +34,8 @@ class Diagnostics {
 
   explicit Diagnostics(std::string file) : file_(std::move(file)) {}
 
+  // Control characters left in `message` are escaped (escape_controls() of
+  // <portico/text.hpp>); values quoted in it should be quote_text()'d.
   void error(SourcePos pos, std::string message);
 
   const std::string& file() const { return file_; }

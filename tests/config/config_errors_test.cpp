@@ -105,6 +105,30 @@ TEST_CASE("only the first 100 errors are kept; the rest are counted", "[config][
   CHECK(printed.ends_with("\nmy.toml: ... and 5898 more errors (only the first 100 are shown)\n"));
 }
 
+TEST_CASE("values are quoted with their control characters escaped: one error is one line", "[config][errors]") {
+  // TOML's \u001b is ESC; the newline would forge a second error line.
+  CHECK(errors_of("[[listener]]\naddress = \"127.0.0.1:1\"\n"
+                  "handler = \"x\\u001b[31m\\nfake.toml:1:1: injected\"\n") ==
+        Errors{"my.toml:3:11: unknown handler type \"x\\x1b[31m\\nfake.toml:1:1: injected\"; known types: chargen, "
+               "daytime, discard, echo, exec, greeting, proxy, time"});
+  CHECK(errors_of("[[listener]]\naddress = \"127.0.0.1:1\"\n\"bad\\tkey\\\"\" = 1\n") ==
+        Errors{"my.toml:3:1: unknown key \"bad\\tkey\\\"\" in listener #1"});
+  CHECK(errors_of("[[listener]]\naddress = \"127.0.0.1:\\r99\"\n") ==
+        Errors{"my.toml:2:11: \"address\" in listener #1: invalid address \"127.0.0.1:\\r99\": port \"\\r99\" is not "
+               "a number from 0 to 65535"});
+  CHECK(errors_of("[[listener]]\naddress = \"127.0.0.1:1\"\nidle_timeout = \"1\\u009b2J\"\n") ==
+        Errors{"my.toml:3:16: \"idle_timeout\" in listener #1: invalid duration \"1\\u009b2J\": unknown unit "
+               "\"\\u009b2J\" (use ms, s, m or h)"});
+}
+
+TEST_CASE("a listener name with control characters is refused", "[config][errors]") {
+  CHECK(errors_of("[[listener]]\nname = \"web\\nserving fake on 1.2.3.4:1 (x)\"\naddress = \"127.0.0.1:1\"\n") ==
+        Errors{"my.toml:2:8: \"name\" in listener #1 must not hold control characters, not \"web\\nserving fake on "
+               "1.2.3.4:1 (x)\""});
+  CHECK(errors_of("[[listener]]\nname = \"\\u001b[2J\"\naddress = \"127.0.0.1:1\"\n") ==
+        Errors{"my.toml:2:8: \"name\" in listener #1 must not hold control characters, not \"\\x1b[2J\""});
+}
+
 TEST_CASE("a bad address", "[config][errors]") {
   CHECK(errors_of("[[listener]]\naddress = \"localhost:80\"\n") ==
         Errors{"my.toml:2:11: \"address\" in listener #1: invalid address \"localhost:80\": \"localhost\" is not an "

@@ -1,5 +1,7 @@
 // porticod's command line: exit codes and what it prints.
 
+#include <signal.h>
+
 #include <algorithm>
 
 #include <catch2/catch.hpp>
@@ -121,4 +123,33 @@ TEST_CASE("the startup log names each listener with its real port", "[cli]") {
   CHECK(d.port("a") != 0);
   CHECK(d.port("127.0.0.1:0") != 0);
   CHECK_THAT(d.log(), Contains("serving a on 127.0.0.1:" + std::to_string(d.port("a")) + " (greeting)"));
+}
+
+TEST_CASE("--check prints a value with an escape sequence and a newline on one line, escaped", "[cli]") {
+  TempDir dir;
+  const auto path = dir.write("esc.toml", "[[listener]]\naddress = \"127.0.0.1:0\"\n"
+                                          "handler = \"x\\u001b[31m\\nfake.toml:1:1: injected\"\n");
+  const auto r = run_porticod({"--check", "-c", path});
+  CHECK(r.exit_code == 78);
+  CHECK(r.err == path + ":3:11: unknown handler type \"x\\x1b[31m\\nfake.toml:1:1: injected\"; known types: "
+                        "chargen, daytime, discard, echo, exec, greeting, proxy, time\n"
+                        "porticod: 1 error(s) in " + path + "\n");
+}
+
+TEST_CASE("log lines show a path with control characters escaped, at start and on reload", "[cli]") {
+  TempDir dir;
+  const std::string base = dir.path().string();
+  // TOML escapes: ESC [1m, a newline, a tab.
+  auto d = Daemon::start("[[listener]]\nname = \"s\"\naddress = \"unix:" + base + "/a\\u001b[1mb\\nc.sock\"\n",
+                         {.listeners = 0});
+  CHECK(d.wait_log("serving s on unix:" + base + "/a\\x1b[1mb\\nc.sock (greeting)\n"));
+  const auto from = d.log().size();
+  d.rewrite_config("[[listener]]\nname = \"s\"\naddress = \"unix:" + base + "/a\\u001b[1mb\\nc.sock\"\n"
+                   "[[listener]]\nname = \"t\"\naddress = \"unix:" + base + "/d\\te.sock\"\n");
+  d.signal(SIGHUP);
+  CHECK(d.wait_log("serving t on unix:" + base + "/d\\te.sock (greeting)\n", 5s, from));
+  CHECK(d.wait_log("reload complete", 5s, from));
+  const std::string log = d.log();
+  CHECK(log.find('\x1b') == std::string::npos);
+  CHECK(log.find('\t') == std::string::npos);
 }
