@@ -21,6 +21,12 @@ void check_serving_identity(const Config& config, Diagnostics& errors) {
                "refusing to serve as root: set [daemon] user (e.g. user = \"portico\"), or allow_root = true");
 }
 
+uid_t serving_uid(const DaemonConfig& daemon) {
+  if (geteuid() != 0 || daemon.user.empty()) return geteuid();
+  const passwd* user = getpwnam(daemon.user.c_str());
+  return user != nullptr ? user->pw_uid : geteuid();
+}
+
 void drop_privileges(const DaemonConfig& daemon, spdlog::logger& log) {
   if (geteuid() != 0) {
     if (!daemon.user.empty()) {

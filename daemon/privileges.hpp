@@ -2,6 +2,8 @@
 // Who porticod serves as: started as root, it binds first and then drops to
 // [daemon] user/group; it refuses to serve as root unless allow_root = true.
 
+#include <sys/types.h>
+
 #include <string>
 
 #include <spdlog/logger.h>
@@ -14,6 +16,10 @@ namespace portico {
 // that may not be served as the current user: root without user and
 // without allow_root.
 void check_serving_identity(const Config& config, Diagnostics& errors);
+
+// The user porticod serves as: [daemon] user when started as root and one
+// is given, else the current one.
+uid_t serving_uid(const DaemonConfig& daemon);
 
 // Switches to daemon.user / daemon.group when running as root, clearing
 // supplementary groups. Throws std::runtime_error on failure. Logs what

@@ -32,7 +32,7 @@ Diagnostics check_host(const Config& config) {
   check_serving_identity(config, errors);
   const auto& daemon = config.daemon;
   if (!daemon.pid_file.empty()) {
-    if (const std::string why = check_pid_file(daemon.pid_file); !why.empty()) {
+    if (const std::string why = check_pid_file(daemon.pid_file, serving_uid(daemon)); !why.empty()) {
       errors.error(daemon.position("pid_file"), fmt::format("[daemon] pid_file cannot be written: {}", why));
     }
   }
@@ -69,7 +69,9 @@ int Runtime::run(const Config& config) {
   try {
     if (!config.daemon.log_file.empty()) log_to_file(*log_, config.daemon.log_file);
     server_.start(config, inherited_listen_fds());
-    if (!config.daemon.pid_file.empty()) pid_file_ = std::make_unique<PidFile>(config.daemon.pid_file);
+    if (!config.daemon.pid_file.empty()) {
+      pid_file_ = std::make_unique<PidFile>(config.daemon.pid_file, serving_uid(config.daemon));
+    }
     // Every socket is bound (ports below 1024 included) before giving up
     // the rights that binding needed.
     drop_privileges(config.daemon, *log_);

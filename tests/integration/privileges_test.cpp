@@ -1,6 +1,8 @@
 // Who porticod serves as, and the files it keeps: pid file, log file.
 
 #include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -25,9 +27,30 @@ std::string status_line(pid_t pid, const std::string& key) {
   return {};
 }
 
+uid_t nobody_when_root() { return geteuid() == 0 ? 65534 : geteuid(); }
+
 std::string slurp(const std::string& path) {
   std::ifstream in(path);
   return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// A directory in `dir` that only the user porticod serves as in these
+// tests may write (nobody when the tests run as root), as a pid file needs.
+std::filesystem::path private_dir(const TempDir& dir, const std::string& name, uid_t owner = nobody_when_root()) {
+  const auto path = dir.path() / name;
+  std::filesystem::create_directory(path);
+  REQUIRE(chmod(path.c_str(), 0755) == 0);
+  REQUIRE(chown(path.c_str(), owner, owner) == 0);
+  return path;
+}
+
+// The pid the next process will likely get, as the kernel hands them out
+// in turn: a child that exits at once tells the current one.
+pid_t next_pid() {
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  waitpid(child, nullptr, 0);
+  return child + 1;
 }
 
 }  // namespace
@@ -146,7 +169,7 @@ TEST_CASE("an unknown user is a config error at --check", "[privileges]") {
 
 TEST_CASE("pid_file is written once listening and removed on exit", "[privileges][files]") {
   TempDir dir;
-  const std::string pid_path = (dir.path() / "porticod.pid").string();
+  const std::string pid_path = (private_dir(dir, "run") / "porticod.pid").string();
   auto d = Daemon::start("[daemon]\npid_file = \"" + pid_path + "\"\n[[listener]]\naddress = \"127.0.0.1:0\"\n");
   CHECK(slurp(pid_path) == std::to_string(d.pid()) + "\n");
   d.signal(SIGTERM);
@@ -173,4 +196,47 @@ TEST_CASE("log_file receives the log, and SIGUSR1 reopens it after rotation", "[
   }
   CHECK_THAT(slurp(log_path), Contains("SIGUSR1: log file reopened"));
   CHECK_THAT(slurp(log_path + ".1"), Contains("serving x on"));
+}
+
+TEST_CASE("a pid file directory that others may write is refused at --check and at start", "[privileges][files]") {
+  TempDir dir;  // mode 0777
+  const std::string pid_path = (dir.path() / "porticod.pid").string();
+  const auto path = dir.write("p.toml", "[daemon]\npid_file = \"" + pid_path + "\"\n[[listener]]\naddress = \"127.0.0.1:0\"\n");
+  const std::string expected = path + ":2:12: [daemon] pid_file cannot be written: directory " + dir.path().string() +
+                               " is writable by every user, who could replace the pid file: use a directory only its "
+                               "owner may write (mode 0755, as /run)\n";
+  const auto check = run_porticod({"--check", "-c", path});
+  CHECK(check.exit_code == 78);
+  CHECK(check.err == expected + "porticod: 1 error(s) in " + path + "\n");
+  const auto start = run_porticod({"-c", path});
+  CHECK(start.exit_code == 78);
+  CHECK_THAT(start.err, Contains(expected));
+  CHECK_FALSE(std::filesystem::exists(pid_path));
+}
+
+TEST_CASE("as root, links planted at the pid file's names are replaced, never followed", "[privileges][files]") {
+  if (geteuid() != 0) {
+    WARN("not running as root: privilege tests need root");
+    return;
+  }
+  TempDir dir;
+  const auto run = private_dir(dir, "run", 0);
+  const auto victim = private_dir(dir, "victim", 0) / "shadow";
+  std::ofstream(victim) << "precious\n";
+  const std::string pid_path = (run / "porticod.pid").string();
+  // The names a pid file writer might use for its temporary file: the
+  // next 300 pids, as "<pid_file>.tmp.<pid>" did; and the pid file itself.
+  const pid_t from = next_pid();
+  for (pid_t p = from; p < from + 300; ++p) {
+    std::filesystem::create_symlink(victim, pid_path + ".tmp." + std::to_string(p));
+  }
+  std::filesystem::create_symlink(victim, pid_path);
+
+  auto d = Daemon::start("[daemon]\nuser = \"nobody\"\npid_file = \"" + pid_path +
+                             "\"\n[[listener]]\naddress = \"127.0.0.1:0\"\n",
+                         {.as_root = true});
+  CHECK(d.pid() < from + 300);  // else the planted names missed, and the test proves less
+  CHECK(slurp(victim) == "precious\n");
+  CHECK_FALSE(std::filesystem::is_symlink(pid_path));
+  CHECK(slurp(pid_path) == std::to_string(d.pid()) + "\n");
 }
