@@ -101,16 +101,21 @@ PidFile::PidFile(std::string path, uid_t owner)
   ::fsync(dir_);
 }
 
-PidFile::~PidFile() {
+int PidFile::remove() {
+  if (removed_) return 0;
+  removed_ = true;
   const int fd = ::openat(dir_, name_.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd >= 0) {
-    char buffer[32] = {};
-    const ssize_t n = ::read(fd, buffer, sizeof buffer - 1);
-    ::close(fd);
-    if (n > 0 && std::to_string(getpid()) + "\n" == std::string(buffer, static_cast<std::size_t>(n))) {
-      ::unlinkat(dir_, name_.c_str(), 0);
-    }
-  }
+  if (fd < 0) return 0;  // gone already
+  char buffer[32] = {};
+  const ssize_t n = ::read(fd, buffer, sizeof buffer - 1);
+  ::close(fd);
+  // Another process's file now (a new porticod started meanwhile): its own.
+  if (n <= 0 || std::to_string(getpid()) + "\n" != std::string(buffer, static_cast<std::size_t>(n))) return 0;
+  return ::unlinkat(dir_, name_.c_str(), 0) == 0 ? 0 : errno;
+}
+
+PidFile::~PidFile() {
+  remove();
   ::close(dir_);
 }
 

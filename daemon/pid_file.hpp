@@ -22,7 +22,13 @@ class PidFile {
   // there is never followed), fsyncs it and renames it over `path`, so a
   // reader never sees a partial file. Throws std::runtime_error.
   PidFile(std::string path, uid_t owner);
+  // remove(), quietly.
   ~PidFile();
+
+  // Removes the file if it still holds this process's pid, through the
+  // directory opened at start. Returns the errno when it cannot (after
+  // dropping root, a directory of root's no longer lets it), else 0.
+  int remove();
   PidFile(const PidFile&) = delete;
   PidFile& operator=(const PidFile&) = delete;
 
@@ -30,6 +36,7 @@ class PidFile {
   std::string path_;
   std::string name_;  // within the directory
   int dir_ = -1;      // the directory, opened before writing
+  bool removed_ = false;
 };
 
 }  // namespace portico

@@ -2,6 +2,10 @@
 
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
 
 #include <boost/asio/post.hpp>
 #include <fmt/format.h>
@@ -17,6 +21,29 @@ namespace {
 
 constexpr int exit_ok = 0;
 constexpr int exit_runtime = 1;
+
+// The inode of each Unix listener's path that exists now.
+std::map<std::string, ino_t> unix_socket_inodes(const Config& config) {
+  std::map<std::string, ino_t> inodes;
+  for (const auto& listener : config.listeners) {
+    struct stat st {};
+    if (!listener.address.is_ip() && lstat(listener.address.path.c_str(), &st) == 0) {
+      inodes[listener.address.path] = st.st_ino;
+    }
+  }
+  return inodes;
+}
+
+// Why a file porticod made could not be removed on exit, for the log.
+std::string left_behind(std::string_view what, const std::string& path, int error, std::string_view after) {
+  std::string text = fmt::format("{} {} left behind: cannot remove it: {}", what, escape_text(path), strerror(error));
+  if (error == EACCES || error == EPERM) {
+    text += fmt::format("; porticod serves as uid {}, who may not write {} (root could, before porticod dropped "
+                        "root): use a directory that user owns, or remove it by hand",
+                        geteuid(), escape_text(std::filesystem::path(path).parent_path().string()));
+  }
+  return text + std::string(after);
+}
 
 }  // namespace
 
@@ -68,7 +95,9 @@ int Runtime::run(const Config& config) {
   config_ = config;
   try {
     if (!config.daemon.log_file.empty()) log_to_file(*log_, config.daemon.log_file);
+    const auto before = unix_socket_inodes(config);
     server_.start(config, inherited_listen_fds());
+    note_socket_files(config, before);
     if (!config.daemon.pid_file.empty()) {
       pid_file_ = std::make_unique<PidFile>(config.daemon.pid_file, serving_uid(config.daemon));
     }
@@ -88,7 +117,38 @@ int Runtime::run(const Config& config) {
   wait_for_usr1();
   notifier_.ready();
   io_.run();
+  remove_files();
   return exit_ok;
+}
+
+void Runtime::note_socket_files(const Config& config, const std::map<std::string, ino_t>& before) {
+  for (const auto& listener : config.listeners) {
+    const std::string& path = listener.address.path;
+    struct stat st {};
+    if (listener.address.is_ip() || socket_files_.contains(path) || lstat(path.c_str(), &st) != 0) continue;
+    // The same file as before the start: systemd's, passed in.
+    if (const auto it = before.find(path); it != before.end() && it->second == st.st_ino) continue;
+    socket_files_[path] = {st.st_dev, st.st_ino};
+  }
+}
+
+// A listener removes its socket file when it stops, and the pid file goes
+// on exit; once root was dropped, the directory may not let the serving
+// user do either. Then the log says so.
+void Runtime::remove_files() {
+  if (pid_file_) {
+    if (const int error = pid_file_->remove(); error != 0) {
+      log_->warn("{}", left_behind("pid file", config_.daemon.pid_file, error, ""));
+    }
+  }
+  for (const auto& [path, id] : socket_files_) {
+    struct stat st {};
+    // Gone, or another file now: not porticod's to remove.
+    if (lstat(path.c_str(), &st) != 0 || st.st_dev != id.first || st.st_ino != id.second) continue;
+    if (::unlink(path.c_str()) != 0) {
+      log_->warn("{}", left_behind("socket file", path, errno, "; the next start replaces it"));
+    }
+  }
 }
 
 void Runtime::wait_for_stop() {
@@ -191,7 +251,9 @@ void Runtime::apply_reload(LoadResult loaded) {
     if (changed) log_->warn("reload: [daemon] {} applies only at start; restart porticod to change it", key);
   }
   try {
+    const auto before = unix_socket_inodes(next);
     const std::string summary = server_.reload(next);
+    note_socket_files(next, before);
     config_ = next;
     apply_log_level(config_);
     log_->info("reload complete: {}", summary);

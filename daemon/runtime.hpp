@@ -3,6 +3,9 @@
 // tell systemd, serve, reload on SIGHUP, reopen logs on SIGUSR1, drain on
 // SIGTERM/SIGINT.
 
+#include <sys/types.h>
+
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -52,6 +55,10 @@ class Runtime {
   void reload();
   void apply_reload(LoadResult loaded);
   void apply_log_level(const Config& config);
+  // Notes the Unix socket files that porticod created (not those systemd
+  // passed in), to remove them on exit if their listener could not.
+  void note_socket_files(const Config& config, const std::map<std::string, ino_t>& before);
+  void remove_files();
 
   boost::asio::io_context io_{1};  // one thread: Asio may skip its locking
   const Registry& registry_;
@@ -65,6 +72,7 @@ class Runtime {
   boost::asio::signal_set hup_;
   boost::asio::signal_set usr1_;
   std::unique_ptr<PidFile> pid_file_;
+  std::map<std::string, std::pair<dev_t, ino_t>> socket_files_;
   bool stopping_ = false;
   // A reload reads and validates the file on `loader_`, off the event loop.
   // While it runs, that thread alone uses the registry (plugin loading adds

@@ -240,3 +240,42 @@ TEST_CASE("as root, links planted at the pid file's names are replaced, never fo
   CHECK_FALSE(std::filesystem::is_symlink(pid_path));
   CHECK(slurp(pid_path) == std::to_string(d.pid()) + "\n");
 }
+
+TEST_CASE("as root then as nobody: files in nobody's directory are removed on exit, those in root's are named in "
+          "the log",
+          "[privileges][files]") {
+  if (geteuid() != 0) {
+    WARN("not running as root: privilege tests need root");
+    return;
+  }
+  TempDir dir;
+  const auto roots = private_dir(dir, "roots", 0);
+  const auto nobodys = private_dir(dir, "nobodys", 65534);
+  for (const auto& where : {nobodys, roots}) {
+    const std::string pid_path = (where / "porticod.pid").string();
+    const std::string socket_path = (where / "s.sock").string();
+    auto d = Daemon::start("[daemon]\nuser = \"nobody\"\npid_file = \"" + pid_path +
+                               "\"\n[[listener]]\nname = \"s\"\naddress = \"unix:" + socket_path + "\"\n",
+                           {.as_root = true});
+    REQUIRE(slurp(pid_path) == std::to_string(d.pid()) + "\n");
+    REQUIRE(std::filesystem::exists(socket_path));
+    d.signal(SIGTERM);
+    REQUIRE(d.wait_exit() == 0);
+    if (where == nobodys) {
+      CHECK_FALSE(std::filesystem::exists(pid_path));
+      CHECK_FALSE(std::filesystem::exists(socket_path));
+      CHECK_THAT(d.log(), !Contains("left behind"));
+    } else {
+      CHECK(std::filesystem::exists(pid_path));
+      CHECK_THAT(d.log(), Contains(" warning pid file " + pid_path + " left behind: cannot remove it: Permission denied; "
+                                   "porticod serves as uid 65534, who may not write " + roots.string() +
+                                   " (root could, before porticod dropped root): use a directory that user owns, or "
+                                   "remove it by hand\n"));
+      CHECK(std::filesystem::exists(socket_path));
+      CHECK_THAT(d.log(), Contains(" warning socket file " + socket_path + " left behind: cannot remove it: Permission "
+                                   "denied; porticod serves as uid 65534, who may not write " + roots.string() +
+                                   " (root could, before porticod dropped root): use a directory that user owns, or "
+                                   "remove it by hand; the next start replaces it\n"));
+    }
+  }
+}
