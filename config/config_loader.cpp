@@ -4,11 +4,14 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <fstream>
 
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
-#include <sstream>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -417,16 +420,72 @@ LoadResult parse_config(std::string_view text, std::string source_name, const Re
   return result;
 }
 
+namespace {
+
+std::string_view file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
+// The file's text, or why it cannot be had. Only a regular file: a device
+// such as /dev/zero never ends, a directory reads as empty, a FIFO waits
+// for a writer (O_NONBLOCK: not even the open waits).
+std::optional<std::string> read_config_text(const std::string& path, std::string& why) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) {
+    why = std::strerror(errno);
+    return std::nullopt;
+  }
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    why = fmt::format("it is {}; a configuration is a regular file", file_kind(st.st_mode));
+    ::close(fd);
+    return std::nullopt;
+  }
+  std::string text;
+  // Read one byte past the limit to tell a file at the limit from a larger
+  // one, whatever its size said a moment ago.
+  text.resize(std::min<std::size_t>(static_cast<std::size_t>(st.st_size), max_config_size) + 1);
+  std::size_t got = 0;
+  for (;;) {
+    if (got == text.size()) {
+      if (got > max_config_size) break;
+      text.resize(std::min(text.size() * 2, max_config_size + 1));
+    }
+    const ssize_t n = ::read(fd, text.data() + got, text.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      why = std::strerror(errno);
+      ::close(fd);
+      return std::nullopt;
+    }
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  if (got > max_config_size) {
+    why = fmt::format("it is larger than {} MiB, the most a configuration may be", max_config_size >> 20);
+    return std::nullopt;
+  }
+  text.resize(got);
+  return text;
+}
+
+}  // namespace
+
 LoadResult load_config_file(const std::string& path, const Registry& registry, const PluginLoader& load_plugin) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  if (in) text << in.rdbuf();
-  if (!in || in.bad()) {
+  std::string why;
+  auto text = read_config_text(path, why);
+  if (!text) {
     LoadResult result{std::nullopt, Diagnostics(path)};
-    result.errors.error(SourcePos{0, 0}, fmt::format("cannot read the file: {}", std::strerror(errno)));
+    result.errors.error(SourcePos{0, 0}, fmt::format("cannot read the file: {}", why));
     return result;
   }
-  return parse_config(text.str(), path, registry, load_plugin);
+  return parse_config(*text, path, registry, load_plugin);
 }
 
 }  // namespace portico

@@ -115,8 +115,13 @@ using PluginLoader = std::function<void(const std::string& path)>;
 // reported at its position in the list.
 LoadResult parse_config(std::string_view text, std::string source_name, const Registry& registry,
                         const PluginLoader& load_plugin = {});
-// Reads and parses the file at `path`. A file that cannot be read is
-// reported as one diagnostic without a position.
+// The largest configuration file read: a thousand listeners take about
+// 100 KiB, and a file that does not end (a device) must not fill memory.
+inline constexpr std::size_t max_config_size = std::size_t{4} << 20;
+
+// Reads and parses the file at `path`, which must be a regular file of at
+// most max_config_size bytes. A file that cannot be read is reported as one
+// diagnostic without a position.
 LoadResult load_config_file(const std::string& path, const Registry& registry, const PluginLoader& load_plugin = {});
 
 // The effective configuration as TOML, every default written out.

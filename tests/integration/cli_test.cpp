@@ -1,6 +1,7 @@
 // porticod's command line: exit codes and what it prints.
 
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 
@@ -152,4 +153,31 @@ TEST_CASE("log lines show a path with control characters escaped, at start and o
   const std::string log = d.log();
   CHECK(log.find('\x1b') == std::string::npos);
   CHECK(log.find('\t') == std::string::npos);
+}
+
+TEST_CASE("a config that is not a regular file, or larger than 4 MiB, is refused at once with exit 78", "[cli]") {
+  TempDir dir;
+  const std::string fifo = (dir.path() / "fifo").string();
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  REQUIRE(chmod(fifo.c_str(), 0666) == 0);  // porticod runs as nobody under root
+  const std::pair<std::string, std::string> cases[] = {
+      {"/dev/zero", "it is a character device; a configuration is a regular file"},  // read 2 GB in 5 s before
+      {dir.path().string(), "it is a directory; a configuration is a regular file"},   // "no [[listener]]" before
+      {fifo, "it is a FIFO; a configuration is a regular file"},                       // waited for a writer before
+  };
+  for (const auto& [path, why] : cases) {
+    const auto r = run_porticod({"--check", "-c", path}, 5s);
+    CHECK(r.exit_code == 78);
+    CHECK(r.err == path + ": cannot read the file: " + why + "\nporticod: 1 error(s) in " + path + "\n");
+  }
+  // 4 MiB of comment is read; one byte more is not.
+  std::string text = "[[listener]]\naddress = \"127.0.0.1:0\"\n#";
+  text += std::string((4 << 20) - text.size() - 1, 'x') + "\n";
+  const auto at_limit = dir.write("limit.toml", text);
+  CHECK(run_porticod({"--check", "-c", at_limit}).exit_code == 0);
+  const auto over = dir.write("over.toml", text + "\n");
+  const auto r = run_porticod({"--check", "-c", over});
+  CHECK(r.exit_code == 78);
+  CHECK_THAT(r.err, Contains(over + ": cannot read the file: it is larger than 4 MiB, the most a configuration may "
+                                    "be\n"));
 }
