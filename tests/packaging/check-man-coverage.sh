@@ -126,8 +126,8 @@ fi
 # options are not listener keys.
 probe_handler=echo
 probe_config='[daemon]
-user = "root"
-group = "root"
+user = "nobody"
+group = "nogroup"
 pid_file = "/nonexistent/portico-probe.pid"
 log_file = "/nonexistent/portico-probe.log"
 
