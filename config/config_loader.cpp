@@ -48,14 +48,20 @@ const std::vector<std::string> listener_keys = {
     "name",           "address",          "handler",     "backlog",         "reuse_port",     "keepalive",
     "nodelay",        "v6only",           "defer_accept", "socket_mode",    "max_connections", "on_limit",
     "max_per_source", "source_prefix_v4", "source_prefix_v6", "rate",       "burst",          "idle_timeout",
-    "session_timeout", "allow",           "deny",        "proxy_protocol",  "proxy_protocol_timeout"};
+    "session_timeout", "allow",           "deny",        "proxy_protocol",  "proxy_protocol_timeout",
+    "socket_user",    "socket_group"};
 
 constexpr std::int64_t max_count = 10'000'000;
 
 // getpwnam_r and getgrnam_r, since a reload reads the file on a thread of
 // its own while handlers may look up users on the event loop. An entry
 // larger than 64 KiB is treated as absent.
-std::optional<uid_t> find_user(const std::string& name) {
+struct UserIds {
+  uid_t uid;
+  gid_t gid;  // the primary group
+};
+
+std::optional<UserIds> find_user(const std::string& name) {
   std::vector<char> buffer(1024);
   passwd entry{};
   passwd* found = nullptr;
@@ -65,7 +71,7 @@ std::optional<uid_t> find_user(const std::string& name) {
     buffer.resize(buffer.size() * 2);
   }
   if (rc != 0 || found == nullptr) return std::nullopt;
-  return entry.pw_uid;
+  return UserIds{entry.pw_uid, entry.pw_gid};
 }
 
 std::optional<gid_t> find_group(const std::string& name) {
@@ -110,10 +116,10 @@ void read_daemon(const toml::node& node, DaemonConfig& daemon, Diagnostics& erro
   }
   // Names are resolved now so that --check catches a typo, not the start.
   if (!daemon.user.empty()) {
-    const auto uid = find_user(daemon.user);
-    if (!uid) {
+    const auto ids = find_user(daemon.user);
+    if (!ids) {
       errors.error(reader.position("user"), fmt::format("[daemon] user {} does not exist", quote_text(daemon.user)));
-    } else if (*uid == 0) {
+    } else if (ids->uid == 0) {
       // Switching to uid 0 drops nothing, and the check that root cannot be
       // regained would stop the start.
       errors.error(reader.position("user"),
@@ -182,6 +188,26 @@ void read_listener_settings(TableReader& reader, ListenerConfig& l) {
       l.socket_mode = mode;
     }
   }
+  // Names are resolved now so that --check catches a typo, not the start.
+  if (auto v = reader.string("socket_user")) {
+    if (const auto ids = find_user(*v)) {
+      l.socket_user = *v;
+      l.socket_uid = ids->uid;
+    } else {
+      reader.errors().error(reader.position("socket_user"), fmt::format("\"socket_user\" in {}: user {} does not exist",
+                                                                        reader.context(), quote_text(*v)));
+    }
+  }
+  if (auto v = reader.string("socket_group")) {
+    if (const auto gid = find_group(*v)) {
+      l.socket_group = *v;
+      l.socket_gid = *gid;
+    } else {
+      reader.errors().error(reader.position("socket_group"),
+                            fmt::format("\"socket_group\" in {}: group {} does not exist", reader.context(),
+                                        quote_text(*v)));
+    }
+  }
   if (auto v = reader.integer("max_connections", 0, max_count)) l.max_connections = static_cast<std::size_t>(*v);
   if (auto v = reader.choice("on_limit", {"pause", "reject"})) l.on_limit = *v == "pause" ? OnLimit::pause : OnLimit::reject;
   if (auto v = reader.integer("max_per_source", 0, max_count)) l.max_per_source = static_cast<std::size_t>(*v);
@@ -208,7 +234,9 @@ void read_listener_settings(TableReader& reader, ListenerConfig& l) {
 
   const auto& table = reader.table();
   only_for(reader, table, "v6only", l.address.kind == Address::Kind::ipv6, "IPv6 addresses");
-  only_for(reader, table, "socket_mode", !ip, "Unix socket addresses");
+  for (const char* key : {"socket_mode", "socket_user", "socket_group"}) {
+    only_for(reader, table, key, !ip, "Unix socket addresses");
+  }
   for (const char* key : {"reuse_port", "keepalive", "nodelay", "defer_accept"}) {
     only_for(reader, table, key, ip, "IP addresses");
   }
@@ -300,6 +328,22 @@ void load_listed_plugins(const toml::table& root, const PluginLoader& load_plugi
     } catch (const std::exception& e) {
       errors.error(position_of(entry.source()), fmt::format("plugin {}: {}", quote_text(path->get()), e.what()));
     }
+  }
+}
+
+// A Unix socket file belongs by default to the user and group porticod
+// serves as, so that the service's own group can be let in with socket_mode.
+void default_socket_owners(Config& config) {
+  const auto& daemon = config.daemon;
+  if (daemon.user.empty()) return;
+  const auto user = find_user(daemon.user);
+  if (!user) return;  // reported by read_daemon
+  std::optional<gid_t> gid = user->gid;
+  if (!daemon.group.empty()) gid = find_group(daemon.group);
+  for (auto& listener : config.listeners) {
+    if (listener.address.is_ip()) continue;
+    if (listener.socket_user.empty()) listener.socket_uid = user->uid;
+    if (listener.socket_group.empty()) listener.socket_gid = gid;
   }
 }
 
@@ -413,6 +457,7 @@ LoadResult parse_config(std::string_view text, std::string source_name, const Re
     }
   }
   if (!saw_listener) errors.error(SourcePos{1, 1}, "no [[listener]] defined: there would be nothing to serve");
+  default_socket_owners(config);
   check_unique(config, errors);
   check_root_options(config, registry, errors);
 

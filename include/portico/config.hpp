@@ -2,6 +2,8 @@
 // The configuration as plain, validated structs. Nothing outside the loader
 // sees TOML.
 
+#include <sys/types.h>
+
 #include <functional>
 #include <map>
 #include <optional>
@@ -66,6 +68,15 @@ struct ListenerConfig {
   // otherwise. Zero is off.
   std::optional<Duration> defer_accept;
   std::optional<unsigned> socket_mode;    // Unix listeners only, e.g. 0660
+  // Unix listeners only: the owner and group the socket file gets at bind
+  // time (while porticod is still root), as names written in the file
+  // (empty: not written) and resolved at load. Unwritten, they are those
+  // porticod serves as: the [daemon] user and group (or the user's primary
+  // group), which bind time applies only when running as root.
+  std::string socket_user;
+  std::string socket_group;
+  std::optional<uid_t> socket_uid;
+  std::optional<gid_t> socket_gid;
 
   // Limits; 0 means none
   std::size_t max_connections = 0;

@@ -129,6 +129,16 @@ TEST_CASE("a listener name with control characters is refused", "[config][errors
         Errors{"my.toml:2:8: \"name\" in listener #1 must not hold control characters, not \"\\x1b[2J\""});
 }
 
+TEST_CASE("socket_user and socket_group: Unix listeners only, names that exist", "[config][errors]") {
+  CHECK(errors_of("[[listener]]\naddress = \"127.0.0.1:1\"\nsocket_user = \"nobody\"\nsocket_group = \"nogroup\"\n") ==
+        Errors{"my.toml:3:15: \"socket_user\" in listener #1 applies only to Unix socket addresses",
+               "my.toml:4:16: \"socket_group\" in listener #1 applies only to Unix socket addresses"});
+  CHECK(errors_of("[[listener]]\naddress = \"unix:/run/x.sock\"\nsocket_user = \"no-such-user-here\"\n"
+                  "socket_group = \"no-such-group-here\"\n") ==
+        Errors{"my.toml:3:15: \"socket_user\" in listener #1: user \"no-such-user-here\" does not exist",
+               "my.toml:4:16: \"socket_group\" in listener #1: group \"no-such-group-here\" does not exist"});
+}
+
 TEST_CASE("a bad address", "[config][errors]") {
   CHECK(errors_of("[[listener]]\naddress = \"localhost:80\"\n") ==
         Errors{"my.toml:2:11: \"address\" in listener #1: invalid address \"localhost:80\": \"localhost\" is not an "

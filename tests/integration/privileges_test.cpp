@@ -1,5 +1,6 @@
 // Who porticod serves as, and the files it keeps: pid file, log file.
 
+#include <grp.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -278,4 +279,46 @@ TEST_CASE("as root then as nobody: files in nobody's directory are removed on ex
                                    "remove it by hand; the next start replaces it\n"));
     }
   }
+}
+
+TEST_CASE("as root, a Unix socket file is given to the [daemon] user and group, or to socket_user/socket_group",
+          "[privileges][files]") {
+  if (geteuid() != 0) {
+    WARN("not running as root: privilege tests need root");
+    return;
+  }
+  TempDir dir;
+  const auto run = private_dir(dir, "run", 0);
+  const std::string a = (run / "a.sock").string();
+  const std::string b = (run / "b.sock").string();
+  auto d = Daemon::start("[daemon]\nuser = \"nobody\"\n"
+                         "[[listener]]\nname = \"a\"\naddress = \"unix:" + a + "\"\nsocket_mode = \"0660\"\n"
+                         "[[listener]]\nname = \"b\"\naddress = \"unix:" + b + "\"\nsocket_user = \"root\"\n"
+                         "socket_group = \"daemon\"\n",
+                         {.listeners = 2, .as_root = true});
+  struct stat st {};
+  REQUIRE(lstat(a.c_str(), &st) == 0);
+  CHECK(st.st_uid == 65534);
+  CHECK(st.st_gid == 65534);  // nobody's primary group, nogroup
+  CHECK((st.st_mode & 0777) == 0660);
+  REQUIRE(lstat(b.c_str(), &st) == 0);
+  CHECK(st.st_uid == 0);
+  CHECK(st.st_gid == 1);  // daemon
+  // A process of the service's own user and group connects (root:root 0660
+  // let only root in before).
+  const pid_t child = fork();
+  if (child == 0) {
+    if (setgroups(0, nullptr) != 0 || setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
+    try {
+      auto c = Client::unix_socket(a);
+      c.send("hi\n");
+      _exit(c.read_all(3s) == "Hello from server!\n" ? 0 : 3);
+    } catch (...) {
+      _exit(4);
+    }
+  }
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }
