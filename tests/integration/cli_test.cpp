@@ -126,7 +126,7 @@ TEST_CASE("the startup log names each listener with its real port", "[cli]") {
   CHECK_THAT(d.log(), Contains("serving a on 127.0.0.1:" + std::to_string(d.port("a")) + " (greeting)"));
 }
 
-TEST_CASE("--check prints a value with an escape sequence and a newline on one line, escaped", "[cli]") {
+TEST_CASE("a value with an escape sequence and a newline is printed by --check on one line, escaped", "[cli]") {
   TempDir dir;
   const auto path = dir.write("esc.toml", "[[listener]]\naddress = \"127.0.0.1:0\"\n"
                                           "handler = \"x\\u001b[31m\\nfake.toml:1:1: injected\"\n");
