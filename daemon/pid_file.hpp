@@ -29,6 +29,7 @@ class PidFile {
   // directory opened at start. Returns the errno when it cannot (after
   // dropping root, a directory of root's no longer lets it), else 0.
   int remove();
+  const std::string& path() const { return path_; }
   PidFile(const PidFile&) = delete;
   PidFile& operator=(const PidFile&) = delete;
 

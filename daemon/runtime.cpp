@@ -138,7 +138,8 @@ void Runtime::note_socket_files(const Config& config, const std::map<std::string
 void Runtime::remove_files() {
   if (pid_file_) {
     if (const int error = pid_file_->remove(); error != 0) {
-      log_->warn("{}", left_behind("pid file", config_.daemon.pid_file, error, ""));
+      // The file written at start: a reload does not move it.
+      log_->warn("{}", left_behind("pid file", pid_file_->path(), error, ""));
     }
   }
   for (const auto& [path, id] : socket_files_) {
