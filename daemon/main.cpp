@@ -149,7 +149,8 @@ int run(int argc, char** argv) {
     if (const auto host = portico::check_host(config); !host.empty()) return report(host);
   }
   if (cli.check) {
-    std::cout << fmt::format("{}: configuration OK ({} listener(s))\n", config.source, config.listeners.size());
+    std::cout << fmt::format("{}: configuration OK ({} listener(s))\n", portico::escape_text(config.source),
+                             config.listeners.size());
     return exit_ok;
   }
   if (cli.print_config) {

@@ -137,6 +137,20 @@ TEST_CASE("a value with an escape sequence and a newline is printed by --check o
                         "porticod: 1 error(s) in " + path + "\n");
 }
 
+TEST_CASE("a config file name with control characters is printed escaped, on success and on error", "[cli]") {
+  TempDir dir;
+  const std::string shown = dir.path().string() + "/a\\x1b[2J\\nb.toml";
+  const auto good = dir.write("a\x1b[2J\nb.toml", "[[listener]]\naddress = \"127.0.0.1:0\"\n");
+  const auto ok = run_porticod({"--check", "-c", good});
+  CHECK(ok.exit_code == 0);
+  CHECK(ok.out == shown + ": configuration OK (1 listener(s))\n");
+  dir.write("a\x1b[2J\nb.toml", "[[listener]]\n");
+  const auto bad = run_porticod({"--check", "-c", good});
+  CHECK(bad.exit_code == 78);
+  CHECK(bad.err == shown + ":1:1: listener #1 is missing the required key \"address\"\nporticod: 1 error(s) in " +
+                       shown + "\n");
+}
+
 TEST_CASE("log lines show a path with control characters escaped, at start and on reload", "[cli]") {
   TempDir dir;
   const std::string base = dir.path().string();
