@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include <portico/text.hpp>
+
 namespace portico {
 
 std::optional<IpBytes> parse_ip(std::string_view text) {
@@ -48,7 +50,8 @@ std::optional<Cidr> parse_cidr(std::string_view text, std::string& error) {
   const auto address = text.substr(0, slash);
   auto ip = parse_ip(address);
   if (!ip) {
-    error = fmt::format("invalid address prefix \"{}\": \"{}\" is not an IPv4 or IPv6 address", text, address);
+    error = fmt::format("invalid address prefix {}: {} is not an IPv4 or IPv6 address", quote_text(text),
+                        quote_text(address));
     return std::nullopt;
   }
   const bool written_v6 = address.find(':') != std::string_view::npos;
@@ -58,21 +61,22 @@ std::optional<Cidr> parse_cidr(std::string_view text, std::string& error) {
     const auto digits = text.substr(slash + 1);
     const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), prefix);
     if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size() || prefix > max) {
-      error = fmt::format("invalid address prefix \"{}\": the length after \"/\" must be from 0 to {}", text, max);
+      error = fmt::format("invalid address prefix {}: the length after \"/\" must be from 0 to {}", quote_text(text),
+                          max);
       return std::nullopt;
     }
   }
   // "::ffff:10.0.0.0/104" reads as 10.0.0.0/8.
   if (ip->v4 && written_v6) {
     if (prefix < 96) {
-      error = fmt::format("invalid address prefix \"{}\": an IPv4-mapped prefix must be at least /96", text);
+      error = fmt::format("invalid address prefix {}: an IPv4-mapped prefix must be at least /96", quote_text(text));
       return std::nullopt;
     }
     prefix -= 96;
   }
   const IpBytes network = mask(*ip, prefix);
   if (network.bytes != ip->bytes) {
-    error = fmt::format("invalid address prefix \"{}\": host bits are set after /{}", text, prefix);
+    error = fmt::format("invalid address prefix {}: host bits are set after /{}", quote_text(text), prefix);
     return std::nullopt;
   }
   return Cidr{network, prefix, std::string(text)};

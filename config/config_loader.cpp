@@ -4,13 +4,19 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <fstream>
 
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
-#include <sstream>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <unordered_map>
 
 #include <fmt/format.h>
+
+#include <portico/text.hpp>
 
 #include "config/toml_reader.hpp"
 
@@ -42,9 +48,44 @@ const std::vector<std::string> listener_keys = {
     "name",           "address",          "handler",     "backlog",         "reuse_port",     "keepalive",
     "nodelay",        "v6only",           "defer_accept", "socket_mode",    "max_connections", "on_limit",
     "max_per_source", "source_prefix_v4", "source_prefix_v6", "rate",       "burst",          "idle_timeout",
-    "session_timeout", "allow",           "deny",        "proxy_protocol",  "proxy_protocol_timeout"};
+    "session_timeout", "allow",           "deny",        "proxy_protocol",  "proxy_protocol_timeout",
+    "socket_user",    "socket_group"};
 
 constexpr std::int64_t max_count = 10'000'000;
+
+// getpwnam_r and getgrnam_r, since a reload reads the file on a thread of
+// its own while handlers may look up users on the event loop. An entry
+// larger than 64 KiB is treated as absent.
+struct UserIds {
+  uid_t uid;
+  gid_t gid;  // the primary group
+};
+
+std::optional<UserIds> find_user(const std::string& name) {
+  std::vector<char> buffer(1024);
+  passwd entry{};
+  passwd* found = nullptr;
+  int rc = 0;
+  while ((rc = getpwnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found)) == ERANGE &&
+         buffer.size() < 65536) {
+    buffer.resize(buffer.size() * 2);
+  }
+  if (rc != 0 || found == nullptr) return std::nullopt;
+  return UserIds{entry.pw_uid, entry.pw_gid};
+}
+
+std::optional<gid_t> find_group(const std::string& name) {
+  std::vector<char> buffer(1024);
+  group entry{};
+  group* found = nullptr;
+  int rc = 0;
+  while ((rc = getgrnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found)) == ERANGE &&
+         buffer.size() < 65536) {
+    buffer.resize(buffer.size() * 2);
+  }
+  if (rc != 0 || found == nullptr) return std::nullopt;
+  return entry.gr_gid;
+}
 
 std::vector<std::string> level_choices() { return {std::begin(level_names), std::end(level_names)}; }
 
@@ -56,6 +97,8 @@ void read_daemon(const toml::node& node, DaemonConfig& daemon, Diagnostics& erro
     return;
   }
   TableReader reader(*table, "[daemon]", errors);
+  daemon.pos = reader.position();
+  for (const auto& [key, value] : *table) daemon.positions[std::string(key.str())] = position_of(value.source());
   if (auto level = reader.choice("log_level", level_choices())) daemon.log_level = *parse_log_level(*level);
   if (auto timeout = reader.duration("shutdown_timeout")) daemon.shutdown_timeout = *timeout;
   if (auto max = reader.integer("max_connections", 0, max_count)) daemon.max_connections = static_cast<std::size_t>(*max);
@@ -72,11 +115,21 @@ void read_daemon(const toml::node& node, DaemonConfig& daemon, Diagnostics& erro
     }
   }
   // Names are resolved now so that --check catches a typo, not the start.
-  if (!daemon.user.empty() && getpwnam(daemon.user.c_str()) == nullptr) {
-    errors.error(reader.position("user"), fmt::format("[daemon] user \"{}\" does not exist", daemon.user));
+  if (!daemon.user.empty()) {
+    const auto ids = find_user(daemon.user);
+    if (!ids) {
+      errors.error(reader.position("user"), fmt::format("[daemon] user {} does not exist", quote_text(daemon.user)));
+    } else if (ids->uid == 0) {
+      // Switching to uid 0 drops nothing, and the check that root cannot be
+      // regained would stop the start.
+      errors.error(reader.position("user"),
+                   fmt::format("[daemon] user {} is root (uid 0): name an unprivileged user, or remove "
+                               "\"user\" and set allow_root = true to serve as root",
+                               quote_text(daemon.user)));
+    }
   }
-  if (!daemon.group.empty() && getgrnam(daemon.group.c_str()) == nullptr) {
-    errors.error(reader.position("group"), fmt::format("[daemon] group \"{}\" does not exist", daemon.group));
+  if (!daemon.group.empty() && !find_group(daemon.group)) {
+    errors.error(reader.position("group"), fmt::format("[daemon] group {} does not exist", quote_text(daemon.group)));
   }
   if (!daemon.group.empty() && daemon.user.empty()) {
     errors.error(reader.position("group"), "\"group\" in [daemon] needs \"user\" as well");
@@ -109,8 +162,8 @@ void read_defer_accept(TableReader& reader, ListenerConfig& l) {
   if (!v || v->count() % 1000 != 0 || *v > std::chrono::hours(1)) {
     reader.errors().error(reader.position("defer_accept"),
                           fmt::format("\"defer_accept\" in {} must be \"auto\" or whole seconds from \"0s\" to "
-                                      "\"1h\", not \"{}\"",
-                                      reader.context(), text));
+                                      "\"1h\", not {}",
+                                      reader.context(), quote_text(text)));
     return;
   }
   l.defer_accept = *v;
@@ -129,10 +182,30 @@ void read_listener_settings(TableReader& reader, ListenerConfig& l) {
     const auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), mode, 8);
     if (v->empty() || ec != std::errc{} || end != v->data() + v->size() || mode > 0777) {
       reader.errors().error(reader.position("socket_mode"),
-                            fmt::format("\"socket_mode\" in {} must be an octal mode such as \"0660\", not \"{}\"",
-                                        reader.context(), *v));
+                            fmt::format("\"socket_mode\" in {} must be an octal mode such as \"0660\", not {}",
+                                        reader.context(), quote_text(*v)));
     } else {
       l.socket_mode = mode;
+    }
+  }
+  // Names are resolved now so that --check catches a typo, not the start.
+  if (auto v = reader.string("socket_user")) {
+    if (const auto ids = find_user(*v)) {
+      l.socket_user = *v;
+      l.socket_uid = ids->uid;
+    } else {
+      reader.errors().error(reader.position("socket_user"), fmt::format("\"socket_user\" in {}: user {} does not exist",
+                                                                        reader.context(), quote_text(*v)));
+    }
+  }
+  if (auto v = reader.string("socket_group")) {
+    if (const auto gid = find_group(*v)) {
+      l.socket_group = *v;
+      l.socket_gid = *gid;
+    } else {
+      reader.errors().error(reader.position("socket_group"),
+                            fmt::format("\"socket_group\" in {}: group {} does not exist", reader.context(),
+                                        quote_text(*v)));
     }
   }
   if (auto v = reader.integer("max_connections", 0, max_count)) l.max_connections = static_cast<std::size_t>(*v);
@@ -161,7 +234,9 @@ void read_listener_settings(TableReader& reader, ListenerConfig& l) {
 
   const auto& table = reader.table();
   only_for(reader, table, "v6only", l.address.kind == Address::Kind::ipv6, "IPv6 addresses");
-  only_for(reader, table, "socket_mode", !ip, "Unix socket addresses");
+  for (const char* key : {"socket_mode", "socket_user", "socket_group"}) {
+    only_for(reader, table, key, !ip, "Unix socket addresses");
+  }
   for (const char* key : {"reuse_port", "keepalive", "nodelay", "defer_accept"}) {
     only_for(reader, table, key, ip, "IP addresses");
   }
@@ -184,6 +259,12 @@ std::optional<ListenerConfig> read_listener(const toml::table& table, std::size_
   auto name = reader.string("name");
   if (name && name->empty()) {
     errors.error(reader.position("name"), "\"name\" in listener #" + std::to_string(index + 1) + " must not be empty");
+  } else if (name && escape_controls(*name) != *name) {
+    // A name is printed in every log line of its listener: a newline or an
+    // escape sequence there would be escaped in each, so it is refused once.
+    errors.error(reader.position("name"), fmt::format("\"name\" in listener #{} must not hold control characters, "
+                                                      "not {}",
+                                                      index + 1, quote_text(*name)));
   }
   reader.require("address");
   auto address = reader.address("address");
@@ -193,7 +274,7 @@ std::optional<ListenerConfig> read_listener(const toml::table& table, std::size_
   std::vector<std::string> candidates = listener_keys;
   if (type == nullptr) {
     if (table.get("handler") != nullptr && table.get("handler")->is_string()) {
-      std::string message = fmt::format("unknown handler type \"{}\"", listener.handler);
+      std::string message = fmt::format("unknown handler type {}", quote_text(listener.handler));
       const std::string hint = closest_match(listener.handler, registry.names());
       if (!hint.empty()) message += fmt::format(" (did you mean \"{}\"?)", hint);
       message += fmt::format("; known types: {}", fmt::join(registry.names(), ", "));
@@ -245,25 +326,52 @@ void load_listed_plugins(const toml::table& root, const PluginLoader& load_plugi
     try {
       load_plugin(path->get());
     } catch (const std::exception& e) {
-      errors.error(position_of(entry.source()), fmt::format("plugin \"{}\": {}", path->get(), e.what()));
+      errors.error(position_of(entry.source()), fmt::format("plugin {}: {}", quote_text(path->get()), e.what()));
     }
   }
 }
 
+// A Unix socket file belongs by default to the user and group porticod
+// serves as, so that the service's own group can be let in with socket_mode.
+void default_socket_owners(Config& config) {
+  const auto& daemon = config.daemon;
+  if (daemon.user.empty()) return;
+  const auto user = find_user(daemon.user);
+  if (!user) return;  // reported by read_daemon
+  std::optional<gid_t> gid = user->gid;
+  if (!daemon.group.empty()) gid = find_group(daemon.group);
+  for (auto& listener : config.listeners) {
+    if (listener.address.is_ip()) continue;
+    if (listener.socket_user.empty()) listener.socket_uid = user->uid;
+    if (listener.socket_group.empty()) listener.socket_gid = gid;
+  }
+}
+
+// Each duplicate is reported once, against the first listener that used the
+// name or address: a file with n copies of one listener gets n-1 errors, not
+// one per pair.
 void check_unique(const Config& config, Diagnostics& errors) {
-  for (std::size_t i = 0; i < config.listeners.size(); ++i) {
-    const auto& a = config.listeners[i];
-    for (std::size_t j = 0; j < i; ++j) {
-      const auto& b = config.listeners[j];
-      if (a.name == b.name) {
-        errors.error(a.pos, fmt::format("duplicate listener name \"{}\" (first used at {}:{})", a.name, b.pos.line,
-                                        b.pos.column));
+  std::unordered_map<std::string_view, const ListenerConfig*> names;
+  std::unordered_map<std::string, const ListenerConfig*> addresses;
+  for (const auto& listener : config.listeners) {
+    // Port 0 asks for any free port, so two of them never collide: neither
+    // do their addresses nor the names taken from them when none is given.
+    const bool any_port = listener.address.is_ip() && listener.address.port == 0;
+    const std::string address = listener.address.to_string();
+    if (!(any_port && listener.name == address)) {
+      const auto [it, fresh] = names.emplace(listener.name, &listener);
+      if (!fresh) {
+        errors.error(listener.pos, fmt::format("duplicate listener name {} (first used at {}:{})",
+                                               quote_text(listener.name), it->second->pos.line,
+                                               it->second->pos.column));
       }
-      // Port 0 asks for any free port, so two of them never collide.
-      const bool any_port = a.address.is_ip() && a.address.port == 0;
-      if (a.address == b.address && !any_port) {
-        errors.error(a.pos, fmt::format("duplicate address \"{}\" (already used by listener \"{}\" at {}:{})",
-                                        a.address.to_string(), b.name, b.pos.line, b.pos.column));
+    }
+    if (!any_port) {
+      const auto [it, fresh] = addresses.emplace(address, &listener);
+      if (!fresh) {
+        errors.error(listener.pos, fmt::format("duplicate address {} (already used by listener {} at {}:{})",
+                                               quote_text(address), quote_text(it->second->name),
+                                               it->second->pos.line, it->second->pos.column));
       }
     }
   }
@@ -273,8 +381,8 @@ void check_unique(const Config& config, Diagnostics& errors) {
 // [daemon] user gives up right after binding.
 void check_root_options(const Config& config, const Registry& registry, Diagnostics& errors) {
   if (config.daemon.user.empty() && config.daemon.group.empty()) return;
-  const std::string drop = config.daemon.user.empty() ? fmt::format("group = \"{}\"", config.daemon.group)
-                                                      : fmt::format("user = \"{}\"", config.daemon.user);
+  const std::string drop = config.daemon.user.empty() ? fmt::format("group = {}", quote_text(config.daemon.group))
+                                                      : fmt::format("user = {}", quote_text(config.daemon.user));
   for (const auto& listener : config.listeners) {
     const HandlerType* type = registry.find(listener.handler);
     if (type == nullptr) continue;
@@ -282,14 +390,20 @@ void check_root_options(const Config& config, const Registry& registry, Diagnost
       if (!spec.needs_root || !listener.options.is_explicit(spec.name)) continue;
       if (spec.type == OptionType::string && listener.options.string(spec.name).empty()) continue;
       errors.error(listener.options.position(spec.name),
-                   fmt::format("\"{}\" in listener \"{}\" needs porticod to keep root, but [daemon] {} drops root "
+                   fmt::format("\"{}\" in listener {} needs porticod to keep root, but [daemon] {} drops root "
                                "after binding; remove one of the two (with no [daemon] user, set allow_root = true)",
-                               spec.name, listener.name, drop));
+                               spec.name, quote_text(listener.name), drop));
     }
   }
 }
 
 }  // namespace
+
+SourcePos DaemonConfig::position(std::string_view key) const {
+  if (const auto it = positions.find(key); it != positions.end()) return it->second;
+  if (pos.line != 0) return pos;
+  return SourcePos{1, 1};
+}
 
 std::string_view to_string(OnLimit on_limit) { return on_limit == OnLimit::pause ? "pause" : "reject"; }
 
@@ -335,7 +449,7 @@ LoadResult parse_config(std::string_view text, std::string source_name, const Re
         }
       }
     } else {
-      std::string message = fmt::format("unknown key \"{}\" at the top level", name);
+      std::string message = fmt::format("unknown key {} at the top level", quote_text(name));
       const std::string hint = closest_match(name, {"daemon", "listener"});
       if (!hint.empty()) message += fmt::format(" (did you mean \"{}\"?)", hint);
       message += "; expected [daemon] or [[listener]]";
@@ -343,6 +457,7 @@ LoadResult parse_config(std::string_view text, std::string source_name, const Re
     }
   }
   if (!saw_listener) errors.error(SourcePos{1, 1}, "no [[listener]] defined: there would be nothing to serve");
+  default_socket_owners(config);
   check_unique(config, errors);
   check_root_options(config, registry, errors);
 
@@ -350,16 +465,72 @@ LoadResult parse_config(std::string_view text, std::string source_name, const Re
   return result;
 }
 
+namespace {
+
+std::string_view file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
+// The file's text, or why it cannot be had. Only a regular file: a device
+// such as /dev/zero never ends, a directory reads as empty, a FIFO waits
+// for a writer (O_NONBLOCK: not even the open waits).
+std::optional<std::string> read_config_text(const std::string& path, std::string& why) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) {
+    why = std::strerror(errno);
+    return std::nullopt;
+  }
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    why = fmt::format("it is {}; a configuration is a regular file", file_kind(st.st_mode));
+    ::close(fd);
+    return std::nullopt;
+  }
+  std::string text;
+  // Read one byte past the limit to tell a file at the limit from a larger
+  // one, whatever its size said a moment ago.
+  text.resize(std::min<std::size_t>(static_cast<std::size_t>(st.st_size), max_config_size) + 1);
+  std::size_t got = 0;
+  for (;;) {
+    if (got == text.size()) {
+      if (got > max_config_size) break;
+      text.resize(std::min(text.size() * 2, max_config_size + 1));
+    }
+    const ssize_t n = ::read(fd, text.data() + got, text.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      why = std::strerror(errno);
+      ::close(fd);
+      return std::nullopt;
+    }
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  if (got > max_config_size) {
+    why = fmt::format("it is larger than {} MiB, the most a configuration may be", max_config_size >> 20);
+    return std::nullopt;
+  }
+  text.resize(got);
+  return text;
+}
+
+}  // namespace
+
 LoadResult load_config_file(const std::string& path, const Registry& registry, const PluginLoader& load_plugin) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  if (in) text << in.rdbuf();
-  if (!in || in.bad()) {
+  std::string why;
+  auto text = read_config_text(path, why);
+  if (!text) {
     LoadResult result{std::nullopt, Diagnostics(path)};
-    result.errors.error(SourcePos{0, 0}, fmt::format("cannot read the file: {}", std::strerror(errno)));
+    result.errors.error(SourcePos{0, 0}, fmt::format("cannot read the file: {}", why));
     return result;
   }
-  return parse_config(text.str(), path, registry, load_plugin);
+  return parse_config(*text, path, registry, load_plugin);
 }
 
 }  // namespace portico

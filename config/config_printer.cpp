@@ -50,6 +50,8 @@ std::string print_config(const Config& config, const Registry& registry) {
     }
     if (l.address.kind == Address::Kind::ipv6) out += fmt::format("v6only = {}\n", l.v6only);
     if (l.socket_mode) out += fmt::format("socket_mode = \"{:04o}\"\n", *l.socket_mode);
+    if (!l.socket_user.empty()) out += fmt::format("socket_user = {}\n", quoted(l.socket_user));
+    if (!l.socket_group.empty()) out += fmt::format("socket_group = {}\n", quoted(l.socket_group));
     out += fmt::format("max_connections = {}\non_limit = \"{}\"\n", l.max_connections, to_string(l.on_limit));
     if (ip || l.proxy_protocol) {
       out += fmt::format("max_per_source = {}\n", l.max_per_source);

@@ -4,15 +4,33 @@
 
 #include <fmt/format.h>
 
+#include <portico/text.hpp>
+
 namespace portico {
 
+// The file name comes from the command line and the message may quote the
+// file, each escaped when it was made (see Diagnostics::error); a file name
+// is escaped here, so that one diagnostic is one line.
 std::string Diagnostic::to_string() const {
-  if (pos.line == 0) return fmt::format("{}: {}", file, message);
-  return fmt::format("{}:{}:{}: {}", file, pos.line, pos.column, message);
+  if (pos.line == 0) return fmt::format("{}: {}", escape_controls(file), message);
+  return fmt::format("{}:{}:{}: {}", escape_controls(file), pos.line, pos.column, message);
 }
 
 void Diagnostics::error(SourcePos pos, std::string message) {
-  list_.push_back(Diagnostic{file_, pos, std::move(message)});
+  if (list_.size() >= max_kept) {
+    ++omitted_;
+    return;
+  }
+  // Values are quoted with quote_text() where the message is made; this
+  // catches what was not (a handler's own validation, the TOML parser's
+  // description), so that no control character reaches a terminal.
+  list_.push_back(Diagnostic{file_, pos, escape_controls(message)});
+}
+
+std::string Diagnostics::omitted_line() const {
+  if (omitted_ == 0) return {};
+  return fmt::format("{}: ... and {} more error{} (only the first {} are shown)", escape_controls(file_), omitted_,
+                     omitted_ == 1 ? "" : "s", max_kept);
 }
 
 std::string Diagnostics::to_string() const {
@@ -21,6 +39,7 @@ std::string Diagnostics::to_string() const {
     out += d.to_string();
     out += '\n';
   }
+  if (omitted_ > 0) out += omitted_line() + '\n';
   return out;
 }
 

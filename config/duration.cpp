@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include <portico/text.hpp>
+
 namespace portico {
 
 namespace {
@@ -24,7 +26,9 @@ std::optional<Duration> parse_duration(std::string_view text, std::string& error
   while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
   const std::string_view suffix = text.substr(digits);
   if (digits == 0 || suffix.empty()) {
-    error = fmt::format("invalid duration \"{}\": expected a whole number followed by a unit (ms, s, m or h), e.g. \"250ms\", \"10s\", \"2m\"", text);
+    error = fmt::format("invalid duration {}: expected a whole number followed by a unit (ms, s, m or h), e.g. "
+                        "\"250ms\", \"10s\", \"2m\"",
+                        quote_text(text));
     return std::nullopt;
   }
   const Unit* unit = nullptr;
@@ -32,7 +36,7 @@ std::optional<Duration> parse_duration(std::string_view text, std::string& error
     if (suffix == u.suffix) unit = &u;
   }
   if (unit == nullptr) {
-    error = fmt::format("invalid duration \"{}\": unknown unit \"{}\" (use ms, s, m or h)", text, suffix);
+    error = fmt::format("invalid duration {}: unknown unit {} (use ms, s, m or h)", quote_text(text), quote_text(suffix));
     return std::nullopt;
   }
   std::int64_t value = 0;
@@ -41,7 +45,7 @@ std::optional<Duration> parse_duration(std::string_view text, std::string& error
   // time_point arithmetic clear of overflow.
   constexpr std::int64_t max_ms = std::int64_t{366} * 24 * 3'600'000;
   if (ec != std::errc{} || end != text.data() + digits || value > max_ms / unit->ms) {
-    error = fmt::format("invalid duration \"{}\": too long (at most 366 days)", text);
+    error = fmt::format("invalid duration {}: too long (at most 366 days)", quote_text(text));
     return std::nullopt;
   }
   return Duration{value * unit->ms};

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <portico/text.hpp>
+
 namespace portico::config_detail {
 
 SourcePos position_of(const toml::source_region& region) {
@@ -105,8 +107,8 @@ std::optional<std::string> TableReader::choice(std::string_view key, const std::
   auto value = string(key);
   if (!value) return std::nullopt;
   if (std::find(choices.begin(), choices.end(), *value) != choices.end()) return value;
-  errors_.error(position(key), fmt::format("\"{}\" in {} must be one of {}, not \"{}\"", key, context_,
-                                           fmt::join(choices, ", "), *value));
+  errors_.error(position(key), fmt::format("\"{}\" in {} must be one of {}, not {}", key, context_,
+                                           fmt::join(choices, ", "), quote_text(*value)));
   return std::nullopt;
 }
 
@@ -175,8 +177,9 @@ std::optional<OptionValue> TableReader::option(const OptionSpec& spec) {
         if (const auto* s = v.as_string()) {
           out.emplace(std::string(k.str()), s->get());
         } else {
-          errors_.error(position_of(v.source()), fmt::format("\"{}.{}\" in {} must be a string, not {}", spec.name,
-                                                             k.str(), context_, type_name(v.type())));
+          errors_.error(position_of(v.source()),
+                        fmt::format("{} in {} must be a string, not {}", quote_text(spec.name + "." + std::string(k.str())),
+                                    context_, type_name(v.type())));
           ok = false;
         }
       }
@@ -197,7 +200,7 @@ void TableReader::reject_unknown(const std::vector<std::string>& candidates) {
   for (const auto& [key, value] : table_) {
     const std::string_view name = key.str();
     if (std::find(known_.begin(), known_.end(), name) != known_.end()) continue;
-    std::string message = fmt::format("unknown key \"{}\" in {}", name, context_);
+    std::string message = fmt::format("unknown key {} in {}", quote_text(name), context_);
     const std::string hint = closest_match(name, candidates);
     if (!hint.empty()) message += fmt::format(" (did you mean \"{}\"?)", hint);
     errors_.error(position_of(key.source()), std::move(message));

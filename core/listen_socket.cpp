@@ -65,6 +65,23 @@ Result<void> clear_stale_unix_socket(Acceptor& acceptor, const ListenerConfig& c
   return {};
 }
 
+// socket_user and socket_group as written apply always (they fail when not
+// root, unless they name the current user and one of its groups); the
+// defaults, the user porticod drops to, only when root, as that drop does.
+Result<void> set_socket_owner(Acceptor& acceptor, const ListenerConfig& config) {
+  const bool root = geteuid() == 0;
+  const uid_t uid = config.socket_uid && (root || !config.socket_user.empty()) ? *config.socket_uid : uid_t(-1);
+  const gid_t gid = config.socket_gid && (root || !config.socket_group.empty()) ? *config.socket_gid : gid_t(-1);
+  if (uid == uid_t(-1) && gid == gid_t(-1)) return {};
+  // lchown: the file just made, not whatever a link there would point to.
+  if (::lchown(config.address.path.c_str(), uid, gid) != 0) {
+    const std::string why = std::strerror(errno);
+    ::unlink(config.address.path.c_str());
+    return fail(acceptor, config, "set the owner of", why);
+  }
+  return {};
+}
+
 }  // namespace
 
 std::chrono::seconds defer_accept_of(const ListenerConfig& config, bool client_first) {
@@ -119,6 +136,9 @@ Result<void> bind_listen_socket(Acceptor& acceptor, const ListenerConfig& config
     const std::string why = std::strerror(errno);
     ::unlink(config.address.path.c_str());
     return fail(acceptor, config, "set the mode of", why);
+  }
+  if (!config.address.is_ip()) {
+    if (auto owned = set_socket_owner(acceptor, config); !owned) return owned;
   }
   auto applied = close_on_error(acceptor, apply_listen_options(acceptor, config, defer_accept));
   if (!applied && !config.address.is_ip()) ::unlink(config.address.path.c_str());

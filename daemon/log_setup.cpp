@@ -1,25 +1,31 @@
 #include "daemon/log_setup.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 #include <stdexcept>
 #include <string>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <spdlog/details/null_mutex.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
+#include <portico/text.hpp>
+
 namespace portico {
 
 namespace {
 
-constexpr const char* plain_pattern = "%Y-%m-%d %H:%M:%S.%e %l %v";
+// %~ is the message with its control characters escaped (EscapedMessage).
+constexpr const char* plain_pattern = "%Y-%m-%d %H:%M:%S.%e %l %~";
 
 // JOURNAL_STREAM holds "DEVICE:INODE" of the stream systemd connected to
 // stderr; when it matches, the journal adds its own timestamps and reads
@@ -44,6 +50,36 @@ class SyslogPriority final : public spdlog::custom_flag_formatter {
   std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<SyslogPriority>(); }
 };
 
+// The message, with every control character escaped (escape_text's
+// scheme): values from the config, a client or a program may hold a newline
+// that would forge a log line, or an escape sequence that a terminal would
+// obey. Messages should escape their values already; this is the net that
+// keeps one message on one line whatever they do.
+class EscapedMessage final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    const std::string_view text(msg.payload.data(), msg.payload.size());
+    // Most messages are plain ASCII: no copy for them.
+    const bool plain = std::all_of(text.begin(), text.end(), [](char c) {
+      const auto u = static_cast<unsigned char>(c);
+      return u >= 0x20 && u < 0x7f;
+    });
+    if (plain) {
+      dest.append(text.data(), text.data() + text.size());
+    } else {
+      const std::string escaped = escape_controls(text);
+      dest.append(escaped.data(), escaped.data() + escaped.size());
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<EscapedMessage>(); }
+};
+
+std::unique_ptr<spdlog::formatter> make_formatter(const std::string& pattern) {
+  auto formatter = std::make_unique<spdlog::pattern_formatter>();
+  formatter->add_flag<EscapedMessage>('~').set_pattern(pattern);
+  return formatter;
+}
+
 // A file sink that can reopen its file by name. The daemon logs from one
 // thread, so no locking.
 class ReopenableFileSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
@@ -57,7 +93,7 @@ class ReopenableFileSink final : public spdlog::sinks::base_sink<spdlog::details
 
   std::string reopen() {
     std::FILE* next = std::fopen(path_.c_str(), "a");
-    if (next == nullptr) return "cannot open log file " + path_ + ": " + std::strerror(errno);
+    if (next == nullptr) return "cannot open log file " + escape_text(path_) + ": " + std::strerror(errno);
     if (file_) std::fclose(file_);
     file_ = next;
     return {};
@@ -78,15 +114,29 @@ class ReopenableFileSink final : public spdlog::sinks::base_sink<spdlog::details
 
 }  // namespace
 
+std::string check_log_file(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return escape_text(path) + " is a directory";
+    if (access(path.c_str(), W_OK) != 0) return escape_text(path) + ": " + std::strerror(errno);
+    return {};
+  }
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  if (stat(dir.c_str(), &st) != 0) return "directory " + escape_text(dir) + ": " + std::strerror(errno);
+  if (!S_ISDIR(st.st_mode)) return escape_text(dir) + " is not a directory";
+  if (access(dir.c_str(), W_OK) != 0) return "directory " + escape_text(dir) + ": " + std::strerror(errno);
+  return {};
+}
+
 std::shared_ptr<spdlog::logger> make_daemon_logger() {
   auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   auto logger = std::make_shared<spdlog::logger>("portico", sink);
   if (stderr_is_journal()) {
     auto formatter = std::make_unique<spdlog::pattern_formatter>();
-    formatter->add_flag<SyslogPriority>('*').set_pattern("%*%v");
+    formatter->add_flag<SyslogPriority>('*').add_flag<EscapedMessage>('~').set_pattern("%*%~");
     logger->set_formatter(std::move(formatter));
   } else {
-    logger->set_pattern(plain_pattern);
+    logger->set_formatter(make_formatter(plain_pattern));
   }
   // A daemon's log must survive a crash right after an error line.
   logger->flush_on(spdlog::level::trace);
@@ -99,7 +149,7 @@ void set_log_level(spdlog::logger& logger, LogLevel level) {
 
 void log_to_file(spdlog::logger& logger, const std::string& path) {
   auto sink = std::make_shared<ReopenableFileSink>(path);
-  sink->set_pattern(plain_pattern);
+  sink->set_formatter(make_formatter(plain_pattern));
   logger.sinks().assign(1, std::move(sink));
 }
 

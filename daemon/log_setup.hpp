@@ -15,6 +15,10 @@ namespace portico {
 std::shared_ptr<spdlog::logger> make_daemon_logger();
 void set_log_level(spdlog::logger& logger, LogLevel level);
 
+// Why `path` cannot be opened as the log file (its directory is missing,
+// it is a directory, it is not writable), or an empty string.
+std::string check_log_file(const std::string& path);
+
 // Sends the logger's output to `path` (appending) instead of stderr. Throws
 // std::runtime_error when the file cannot be opened.
 void log_to_file(spdlog::logger& logger, const std::string& path);

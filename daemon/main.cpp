@@ -16,6 +16,7 @@
 #include <portico/config.hpp>
 #include <portico/plugin.hpp>
 #include <portico/registry.hpp>
+#include <portico/text.hpp>
 #include <portico/version.hpp>
 
 #include "daemon/exit_codes.hpp"
@@ -74,7 +75,8 @@ std::optional<int> parse_command_line(int argc, char** argv, Cli& cli) {
     po::store(po::command_line_parser(argc, argv).options(options).run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
-    std::cerr << "porticod: " << e.what() << "\nTry 'porticod --help' for more information.\n";
+    std::cerr << "porticod: " << portico::escape_controls(e.what())
+              << "\nTry 'porticod --help' for more information.\n";
     return exit_usage;
   }
   if (vm.count("help")) {
@@ -95,12 +97,18 @@ std::optional<int> parse_command_line(int argc, char** argv, Cli& cli) {
   if (vm.count("log-level")) {
     cli.log_level = portico::parse_log_level(vm["log-level"].as<std::string>());
     if (!cli.log_level) {
-      std::cerr << "porticod: invalid log level '" << vm["log-level"].as<std::string>()
+      std::cerr << "porticod: invalid log level '" << portico::escape_text(vm["log-level"].as<std::string>())
                 << "': expected trace, debug, info, warn, error, critical or off\n";
       return exit_usage;
     }
   }
   return std::nullopt;
+}
+
+int report(const portico::Diagnostics& errors) {
+  std::cerr << errors.to_string();
+  std::cerr << fmt::format("porticod: {} error(s) in {}\n", errors.size(), portico::escape_text(errors.file()));
+  return exit_config;
 }
 
 int run(int argc, char** argv) {
@@ -129,18 +137,19 @@ int run(int argc, char** argv) {
   if (!use_embedded) source.path = cli.config_path;
 
   auto loaded = source.load(registry);
-  if (!loaded.config) {
-    std::cerr << loaded.errors.to_string();
-    std::cerr << fmt::format("porticod: {} error(s) in {}\n", loaded.errors.size(), loaded.errors.file());
-    return exit_config;
-  }
+  if (!loaded.config) return report(loaded.errors);
   const portico::Config& config = *loaded.config;
   if (cli.list_handlers) {
     std::cout << registry.describe();
     return exit_ok;
   }
+  // What a start would stumble on before binding, --check says too.
+  if (!cli.print_config) {
+    if (const auto host = portico::check_host(config); !host.empty()) return report(host);
+  }
   if (cli.check) {
-    std::cout << fmt::format("{}: configuration OK ({} listener(s))\n", config.source, config.listeners.size());
+    std::cout << fmt::format("{}: configuration OK ({} listener(s))\n", portico::escape_text(config.source),
+                             config.listeners.size());
     return exit_ok;
   }
   if (cli.print_config) {
@@ -150,7 +159,8 @@ int run(int argc, char** argv) {
 
   portico::set_log_level(*log, cli.log_level.value_or(config.daemon.log_level));
   if (use_embedded) {
-    log->info("no configuration file at {}: running the embedded default configuration", cli.config_path);
+    log->info("no configuration file at {}: running the embedded default configuration",
+              portico::escape_text(cli.config_path));
   }
   portico::Runtime runtime(registry, log, std::move(source), cli.log_level);
   return runtime.run(config);
@@ -165,7 +175,7 @@ int main(int argc, char** argv) {
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "porticod: fatal: %s\n", e.what());
+    std::fprintf(stderr, "porticod: fatal: %s\n", portico::escape_controls(e.what()).c_str());
     return exit_runtime;
   }
 }

@@ -1,36 +1,122 @@
 #include "daemon/pid_file.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
-#include <fstream>
+#include <filesystem>
+#include <random>
 #include <stdexcept>
+
+#include <fmt/format.h>
+
+#include <portico/text.hpp>
 
 namespace portico {
 
-PidFile::PidFile(std::string path) : path_(std::move(path)) {
-  const std::string tmp = path_ + ".tmp." + std::to_string(getpid());
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << getpid() << '\n';
-    if (!out.flush()) {
-      std::remove(tmp.c_str());
-      throw std::runtime_error("cannot write pid file " + path_ + ": " + std::strerror(errno));
-    }
+namespace {
+
+std::string directory_of(const std::string& path) { return std::filesystem::path(path).parent_path().string(); }
+
+// Why the directory open as `fd` may not hold the pid file, or empty.
+std::string check_directory(int fd, const std::string& dir, uid_t owner) {
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return fmt::format("directory {}: {}", escape_text(dir), std::strerror(errno));
+  if (st.st_uid != 0 && st.st_uid != owner) {
+    return fmt::format("directory {} belongs to uid {}, who could replace the pid file: use a directory of root's "
+                       "(or of the user porticod serves as)",
+                       escape_text(dir), st.st_uid);
   }
-  if (std::rename(tmp.c_str(), path_.c_str()) != 0) {
-    const std::string why = std::strerror(errno);
-    std::remove(tmp.c_str());
-    throw std::runtime_error("cannot write pid file " + path_ + ": " + why);
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return fmt::format("directory {} is writable by {}, who could replace the pid file: use a directory only its "
+                       "owner may write (mode 0755, as /run)",
+                       escape_text(dir), (st.st_mode & S_IWOTH) != 0 ? "every user" : "its group");
   }
+  if (faccessat(fd, ".", W_OK, AT_EACCESS) != 0) {
+    return fmt::format("directory {}: {}", escape_text(dir), std::strerror(errno));
+  }
+  return {};
+}
+
+int open_directory(const std::string& dir, std::string& why) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) why = fmt::format("directory {}: {}", escape_text(dir), std::strerror(errno));
+  return fd;
+}
+
+}  // namespace
+
+std::string check_pid_file(const std::string& path, uid_t owner) {
+  const std::string dir = directory_of(path);
+  std::string why;
+  const int fd = open_directory(dir, why);
+  if (fd < 0) return why;
+  why = check_directory(fd, dir, owner);
+  ::close(fd);
+  return why;
+}
+
+PidFile::PidFile(std::string path, uid_t owner)
+    : path_(std::move(path)), name_(std::filesystem::path(path_).filename().string()) {
+  const auto fail = [this](const std::string& why) {
+    return std::runtime_error(fmt::format("cannot write pid file {}: {}", escape_text(path_), why));
+  };
+  const std::string dir = directory_of(path_);
+  std::string why;
+  dir_ = open_directory(dir, why);
+  if (dir_ < 0) throw fail(why);
+  if (why = check_directory(dir_, dir, owner); !why.empty()) {
+    ::close(dir_);
+    throw fail(why);
+  }
+  // A name nobody can guess, created only if nothing is there: no link
+  // planted in advance is followed, nor any file truncated.
+  std::random_device random;
+  std::string tmp;
+  int fd = -1;
+  for (int attempt = 0; attempt < 100 && fd < 0; ++attempt) {
+    tmp = fmt::format(".{}.{:08x}", name_, random());
+    fd = ::openat(dir_, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0 && errno != EEXIST) break;
+  }
+  if (fd < 0) {
+    why = std::strerror(errno);
+    ::close(dir_);
+    throw fail(why);
+  }
+  const std::string text = std::to_string(getpid()) + "\n";
+  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+  why = std::strerror(errno);
+  ::close(fd);
+  // rename() replaces whatever is at the name, a link included, without
+  // following it; the directory's fsync makes the new name durable.
+  if (!written || ::renameat(dir_, tmp.c_str(), dir_, name_.c_str()) != 0) {
+    if (written) why = std::strerror(errno);
+    ::unlinkat(dir_, tmp.c_str(), 0);
+    ::close(dir_);
+    throw fail(why);
+  }
+  ::fsync(dir_);
+}
+
+int PidFile::remove() {
+  if (removed_) return 0;
+  removed_ = true;
+  const int fd = ::openat(dir_, name_.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return 0;  // gone already
+  char buffer[32] = {};
+  const ssize_t n = ::read(fd, buffer, sizeof buffer - 1);
+  ::close(fd);
+  // Another process's file now (a new porticod started meanwhile): its own.
+  if (n <= 0 || std::to_string(getpid()) + "\n" != std::string(buffer, static_cast<std::size_t>(n))) return 0;
+  return ::unlinkat(dir_, name_.c_str(), 0) == 0 ? 0 : errno;
 }
 
 PidFile::~PidFile() {
-  std::ifstream in(path_);
-  pid_t pid = 0;
-  if (in >> pid && pid == getpid()) std::remove(path_.c_str());
+  remove();
+  ::close(dir_);
 }
 
 }  // namespace portico

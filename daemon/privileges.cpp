@@ -10,17 +10,28 @@
 
 #include <fmt/format.h>
 
+#include <portico/text.hpp>
+
 namespace portico {
 
-std::string check_serving_identity(const DaemonConfig& daemon) {
-  if (geteuid() != 0 || !daemon.user.empty() || daemon.allow_root) return {};
-  return "refusing to serve as root: set [daemon] user (e.g. user = \"portico\"), or allow_root = true";
+void check_serving_identity(const Config& config, Diagnostics& errors) {
+  const auto& daemon = config.daemon;
+  if (geteuid() != 0 || !daemon.user.empty() || daemon.allow_root) return;
+  errors.error(daemon.position("allow_root"),
+               "refusing to serve as root: set [daemon] user (e.g. user = \"portico\"), or allow_root = true");
+}
+
+uid_t serving_uid(const DaemonConfig& daemon) {
+  if (geteuid() != 0 || daemon.user.empty()) return geteuid();
+  const passwd* user = getpwnam(daemon.user.c_str());
+  return user != nullptr ? user->pw_uid : geteuid();
 }
 
 void drop_privileges(const DaemonConfig& daemon, spdlog::logger& log) {
   if (geteuid() != 0) {
     if (!daemon.user.empty()) {
-      log.debug("not started as root: [daemon] user \"{}\" does not apply; serving as uid {}", daemon.user, geteuid());
+      log.debug("not started as root: [daemon] user {} does not apply; serving as uid {}", quote_text(daemon.user),
+                geteuid());
     }
     return;
   }
@@ -29,20 +40,24 @@ void drop_privileges(const DaemonConfig& daemon, spdlog::logger& log) {
     return;
   }
   const passwd* user = getpwnam(daemon.user.c_str());
-  if (user == nullptr) throw std::runtime_error(fmt::format("[daemon] user \"{}\" does not exist", daemon.user));
+  if (user == nullptr) {
+    throw std::runtime_error(fmt::format("[daemon] user {} does not exist", quote_text(daemon.user)));
+  }
   const uid_t uid = user->pw_uid;
   gid_t gid = user->pw_gid;
   if (!daemon.group.empty()) {
     const group* g = getgrnam(daemon.group.c_str());
-    if (g == nullptr) throw std::runtime_error(fmt::format("[daemon] group \"{}\" does not exist", daemon.group));
+    if (g == nullptr) {
+      throw std::runtime_error(fmt::format("[daemon] group {} does not exist", quote_text(daemon.group)));
+    }
     gid = g->gr_gid;
   }
   // Group first: after setuid there is no right left to change it.
   if (setgroups(0, nullptr) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
-    throw std::runtime_error(fmt::format("cannot switch to user \"{}\": {}", daemon.user, std::strerror(errno)));
+    throw std::runtime_error(fmt::format("cannot switch to user {}: {}", quote_text(daemon.user), std::strerror(errno)));
   }
   if (setuid(0) == 0) throw std::runtime_error("privileges could be regained after dropping them");
-  log.info("serving as user {} (uid {}, gid {})", daemon.user, uid, gid);
+  log.info("serving as user {} (uid {}, gid {})", escape_text(daemon.user), uid, gid);
 }
 
 }  // namespace portico

@@ -2,6 +2,8 @@
 // Who porticod serves as: started as root, it binds first and then drops to
 // [daemon] user/group; it refuses to serve as root unless allow_root = true.
 
+#include <sys/types.h>
+
 #include <string>
 
 #include <spdlog/logger.h>
@@ -10,9 +12,14 @@
 
 namespace portico {
 
-// Returns an error message when the configuration may not be served as the
-// current user (root without user and without allow_root), else empty.
-std::string check_serving_identity(const DaemonConfig& daemon);
+// Reports, at the position of allow_root or of [daemon], a configuration
+// that may not be served as the current user: root without user and
+// without allow_root.
+void check_serving_identity(const Config& config, Diagnostics& errors);
+
+// The user porticod serves as: [daemon] user when started as root and one
+// is given, else the current one.
+uid_t serving_uid(const DaemonConfig& daemon);
 
 // Switches to daemon.user / daemon.group when running as root, clearing
 // supplementary groups. Throws std::runtime_error on failure. Logs what

@@ -2,8 +2,15 @@
 
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <filesystem>
+
+#include <boost/asio/post.hpp>
 #include <fmt/format.h>
+
+#include <portico/text.hpp>
 
 #include "daemon/exit_codes.hpp"
 #include "daemon/log_setup.hpp"
@@ -11,11 +18,55 @@
 
 namespace portico {
 
+namespace {
+
+// The inode of each Unix listener's path that exists now.
+std::map<std::string, ino_t> unix_socket_inodes(const Config& config) {
+  std::map<std::string, ino_t> inodes;
+  for (const auto& listener : config.listeners) {
+    struct stat st {};
+    if (!listener.address.is_ip() && lstat(listener.address.path.c_str(), &st) == 0) {
+      inodes[listener.address.path] = st.st_ino;
+    }
+  }
+  return inodes;
+}
+
+// Why a file porticod made could not be removed on exit, for the log.
+std::string left_behind(std::string_view what, const std::string& path, int error, std::string_view after) {
+  std::string text = fmt::format("{} {} left behind: cannot remove it: {}", what, escape_text(path), strerror(error));
+  if (error == EACCES || error == EPERM) {
+    text += fmt::format("; porticod serves as uid {}, who may not write {} (root could, before porticod dropped "
+                        "root): use a directory that user owns, or remove it by hand",
+                        geteuid(), escape_text(std::filesystem::path(path).parent_path().string()));
+  }
+  return text + std::string(after);
+}
+
+}  // namespace
+
 LoadResult ConfigSource::load(const Registry& registry) const {
   if (path.empty()) {
     return parse_config(embedded_default_config, std::string(embedded_default_name), registry, load_plugin);
   }
   return load_config_file(path, registry, load_plugin);
+}
+
+Diagnostics check_host(const Config& config) {
+  Diagnostics errors(config.source);
+  check_serving_identity(config, errors);
+  const auto& daemon = config.daemon;
+  if (!daemon.pid_file.empty()) {
+    if (const std::string why = check_pid_file(daemon.pid_file, serving_uid(daemon)); !why.empty()) {
+      errors.error(daemon.position("pid_file"), fmt::format("[daemon] pid_file cannot be written: {}", why));
+    }
+  }
+  if (!daemon.log_file.empty()) {
+    if (const std::string why = check_log_file(daemon.log_file); !why.empty()) {
+      errors.error(daemon.position("log_file"), fmt::format("[daemon] log_file cannot be opened: {}", why));
+    }
+  }
+  return errors;
 }
 
 Runtime::Runtime(const Registry& registry, std::shared_ptr<spdlog::logger> log, ConfigSource source,
@@ -30,23 +81,27 @@ Runtime::Runtime(const Registry& registry, std::shared_ptr<spdlog::logger> log, 
       hup_(io_, SIGHUP),
       usr1_(io_, SIGUSR1) {}
 
+Runtime::~Runtime() {
+  if (loader_.joinable()) loader_.join();
+}
+
 void Runtime::apply_log_level(const Config& config) {
   set_log_level(*log_, level_override_.value_or(config.daemon.log_level));
 }
 
 int Runtime::run(const Config& config) {
   config_ = config;
-  if (const std::string refusal = check_serving_identity(config.daemon); !refusal.empty()) {
-    log_->error("{}", refusal);
-    return exit_config;
-  }
   try {
     if (!config.daemon.log_file.empty()) log_to_file(*log_, config.daemon.log_file);
+    const auto before = unix_socket_inodes(config);
     if (auto started = server_.start(config, inherited_listen_fds()); !started) {
       log_->error("{}", started.error().message());
       return exit_runtime;
     }
-    if (!config.daemon.pid_file.empty()) pid_file_ = std::make_unique<PidFile>(config.daemon.pid_file);
+    note_socket_files(config, before);
+    if (!config.daemon.pid_file.empty()) {
+      pid_file_ = std::make_unique<PidFile>(config.daemon.pid_file, serving_uid(config.daemon));
+    }
     // Every socket is bound (ports below 1024 included) before giving up
     // the rights that binding needed.
     drop_privileges(config.daemon, *log_);
@@ -55,14 +110,47 @@ int Runtime::run(const Config& config) {
     return exit_runtime;
   }
   for (const auto& listener : server_.listeners()) {
-    log_->info("serving {} on {} ({})", listener.name, listener.address, listener.handler);
+    log_->info("serving {} on {} ({})", escape_text(listener.name), escape_text(listener.address),
+               escape_text(listener.handler));
   }
   wait_for_stop();
   wait_for_hup();
   wait_for_usr1();
   notifier_.ready();
   io_.run();
+  remove_files();
   return exit_ok;
+}
+
+void Runtime::note_socket_files(const Config& config, const std::map<std::string, ino_t>& before) {
+  for (const auto& listener : config.listeners) {
+    const std::string& path = listener.address.path;
+    struct stat st {};
+    if (listener.address.is_ip() || socket_files_.contains(path) || lstat(path.c_str(), &st) != 0) continue;
+    // The same file as before the start: systemd's, passed in.
+    if (const auto it = before.find(path); it != before.end() && it->second == st.st_ino) continue;
+    socket_files_[path] = {st.st_dev, st.st_ino};
+  }
+}
+
+// A listener removes its socket file when it stops, and the pid file goes
+// on exit; once root was dropped, the directory may not let the serving
+// user do either. Then the log says so.
+void Runtime::remove_files() {
+  if (pid_file_) {
+    if (const int error = pid_file_->remove(); error != 0) {
+      // The file written at start: a reload does not move it.
+      log_->warn("{}", left_behind("pid file", pid_file_->path(), error, ""));
+    }
+  }
+  for (const auto& [path, id] : socket_files_) {
+    struct stat st {};
+    // Gone, or another file now: not porticod's to remove.
+    if (lstat(path.c_str(), &st) != 0 || st.st_dev != id.first || st.st_ino != id.second) continue;
+    if (::unlink(path.c_str()) != 0) {
+      log_->warn("{}", left_behind("socket file", path, errno, "; the next start replaces it"));
+    }
+  }
 }
 
 void Runtime::wait_for_stop() {
@@ -111,13 +199,45 @@ void Runtime::wait_for_usr1() {
 
 // Reading, validating and binding happen before anything changes, so a
 // broken config or a port that cannot be bound leaves the daemon serving
-// exactly as before.
+// exactly as before. Reading and validating take time in proportion to the
+// file (and plugins run their own code), so they happen on a thread of
+// their own while the loop goes on serving; binding and switching over
+// happen back on the loop, in apply_reload().
 void Runtime::reload() {
+  if (loading_) {
+    // The file may have changed again since the load in progress began.
+    reload_again_ = true;
+    return;
+  }
   notifier_.reloading();
-  log_->info("received SIGHUP: reloading {}", source_.path.empty() ? std::string(embedded_default_name) : source_.path);
-  auto loaded = source_.load(registry_);
+  log_->info("received SIGHUP: reloading {}",
+             escape_text(source_.path.empty() ? std::string(embedded_default_name) : source_.path));
+  if (loader_.joinable()) loader_.join();  // the previous one has posted its result: it is done
+  loading_ = true;
+  loader_ = std::thread([this] {
+    auto loaded = std::make_shared<LoadResult>(LoadResult{std::nullopt, Diagnostics(source_.path)});
+    try {
+      *loaded = source_.load(registry_);
+    } catch (const std::exception& e) {
+      loaded->errors.error(SourcePos{}, fmt::format("cannot load the configuration: {}", e.what()));
+    }
+    // Posting from another thread takes the io_context's lock, which a
+    // concurrency hint of 1 keeps.
+    boost::asio::post(io_, [this, loaded] { apply_reload(std::move(*loaded)); });
+  });
+}
+
+void Runtime::apply_reload(LoadResult loaded) {
+  loading_ = false;
+  if (stopping_) return;
+  if (reload_again_) {
+    reload_again_ = false;
+    reload();
+    return;
+  }
   if (!loaded.config) {
     for (const auto& error : loaded.errors.all()) log_->error("{}", error.to_string());
+    if (loaded.errors.omitted() > 0) log_->error("{}", loaded.errors.omitted_line());
     log_->error("reload failed: {} error(s); still serving the previous configuration", loaded.errors.size());
     notifier_.ready();
     return;
@@ -132,7 +252,9 @@ void Runtime::reload() {
   for (const auto& [key, changed] : start_only) {
     if (changed) log_->warn("reload: [daemon] {} applies only at start; restart porticod to change it", key);
   }
+  const auto before = unix_socket_inodes(next);
   if (auto summary = server_.reload(next); summary) {
+    note_socket_files(next, before);
     config_ = next;
     apply_log_level(config_);
     log_->info("reload complete: {}", *summary);

@@ -3,9 +3,13 @@
 // tell systemd, serve, reload on SIGHUP, reopen logs on SIGUSR1, drain on
 // SIGTERM/SIGINT.
 
+#include <sys/types.h>
+
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -27,10 +31,19 @@ struct ConfigSource {
   LoadResult load(const Registry& registry) const;
 };
 
+// What the configuration asks of this host that --check can know without
+// binding: the root rule (when run as root), the directories of pid_file
+// and log_file. Each error at the position of the key concerned.
+Diagnostics check_host(const Config& config);
+
 class Runtime {
  public:
   Runtime(const Registry& registry, std::shared_ptr<spdlog::logger> log, ConfigSource source,
           std::optional<LogLevel> level_override);
+  // Waits for a reload still being read.
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
 
   // Serves `config` until stopped; returns the process exit code.
   int run(const Config& config);
@@ -40,7 +53,12 @@ class Runtime {
   void wait_for_hup();
   void wait_for_usr1();
   void reload();
+  void apply_reload(LoadResult loaded);
   void apply_log_level(const Config& config);
+  // Notes the Unix socket files that porticod created (not those systemd
+  // passed in), to remove them on exit if their listener could not.
+  void note_socket_files(const Config& config, const std::map<std::string, ino_t>& before);
+  void remove_files();
 
   boost::asio::io_context io_{1};  // one thread: Asio may skip its locking
   const Registry& registry_;
@@ -54,7 +72,15 @@ class Runtime {
   boost::asio::signal_set hup_;
   boost::asio::signal_set usr1_;
   std::unique_ptr<PidFile> pid_file_;
+  std::map<std::string, std::pair<dev_t, ino_t>> socket_files_;
   bool stopping_ = false;
+  // A reload reads and validates the file on `loader_`, off the event loop.
+  // While it runs, that thread alone uses the registry (plugin loading adds
+  // to it); the loop uses it again only in apply_reload(), which the
+  // loader posts when done.
+  std::thread loader_;
+  bool loading_ = false;
+  bool reload_again_ = false;  // a SIGHUP came while loading
 };
 
 }  // namespace portico

@@ -4,7 +4,12 @@
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
 #include <cstdlib>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -13,14 +18,63 @@ namespace portico {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
+namespace {
+
+// Messages kept while the reader is behind: enough for READY, RELOADING and
+// STOPPING to survive a burst of STATUS lines.
+constexpr std::size_t max_pending = 16;
+
+}  // namespace
+
 SystemdNotifier::SystemdNotifier(asio::io_context& io, std::function<std::string()> status)
-    : timer_(io), status_(std::move(status)), enabled_(std::getenv("NOTIFY_SOCKET") != nullptr) {
+    : timer_(io), retry_(io), status_(std::move(status)) {
+  // An absolute path, or "@name" for an abstract socket, as sd_notify(3).
+  const char* path = std::getenv("NOTIFY_SOCKET");
+  if (path == nullptr) return;
+  const std::string_view name(path);
+  if ((name.size() < 2 || (name[0] != '/' && name[0] != '@')) || name.size() >= sizeof address_.sun_path) return;
+  address_.sun_family = AF_UNIX;
+  std::memcpy(address_.sun_path, name.data(), name.size());
+  if (name[0] == '@') address_.sun_path[0] = '\0';
+  address_size_ = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name.size() + (name[0] == '/' ? 1 : 0));
+  fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  enabled_ = fd_ >= 0;
   std::uint64_t usec = 0;
   if (enabled_ && sd_watchdog_enabled(0, &usec) > 0) watchdog_ = std::chrono::microseconds(usec);
 }
 
-void SystemdNotifier::send(const std::string& message) {
-  if (enabled_) sd_notify(0, message.c_str());
+SystemdNotifier::~SystemdNotifier() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool SystemdNotifier::try_send(const std::string& message) {
+  const ssize_t n = ::sendto(fd_, message.data(), message.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
+                             reinterpret_cast<const sockaddr*>(&address_), address_size_);
+  // Any other error (no socket there any more) will not pass by waiting.
+  return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS);
+}
+
+void SystemdNotifier::send(std::string message) {
+  if (!enabled_) return;
+  if (pending_.empty() && try_send(message)) return;
+  if (pending_.size() == max_pending) pending_.pop_front();
+  pending_.push_back(std::move(message));
+  retry_later();
+}
+
+void SystemdNotifier::retry_later() {
+  if (retrying_) return;
+  retrying_ = true;
+  retry_.expires_after(50ms);
+  retry_.async_wait([this](boost::system::error_code ec) {
+    retrying_ = false;
+    if (!ec) flush();
+  });
+}
+
+void SystemdNotifier::flush() {
+  while (!pending_.empty() && try_send(pending_.front())) pending_.pop_front();
+  if (!pending_.empty()) retry_later();
 }
 
 void SystemdNotifier::ready() {

@@ -2,7 +2,10 @@
 // The configuration as plain, validated structs. Nothing outside the loader
 // sees TOML.
 
+#include <sys/types.h>
+
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,6 +35,13 @@ struct DaemonConfig {
   std::string pid_file;
   std::string log_file;             // empty = stderr
   std::vector<std::string> plugins; // shared objects registering handler types
+
+  // Where the [daemon] table and each key's value were written, for the
+  // checks made against the host (at --check and at start).
+  SourcePos pos;                    // {0,0} when the file has no [daemon]
+  std::map<std::string, SourcePos, std::less<>> positions;
+  // The position of `key`'s value; else of the [daemon] table; else 1:1.
+  SourcePos position(std::string_view key) const;
 };
 
 // What a listener does when it has max_connections open: stop accepting
@@ -80,6 +90,15 @@ struct ListenerConfig {
   // otherwise. Zero is off.
   std::optional<Duration> defer_accept;
   std::optional<unsigned> socket_mode;    // Unix listeners only, e.g. 0660
+  // Unix listeners only: the owner and group the socket file gets at bind
+  // time (while porticod is still root), as names written in the file
+  // (empty: not written) and resolved at load. Unwritten, they are those
+  // porticod serves as: the [daemon] user and group (or the user's primary
+  // group), which bind time applies only when running as root.
+  std::string socket_user;
+  std::string socket_group;
+  std::optional<uid_t> socket_uid;
+  std::optional<gid_t> socket_gid;
 
   // Limits; 0 means none
   std::size_t max_connections = 0;
@@ -136,8 +155,13 @@ using PluginLoader = std::function<void(const std::string& path)>;
 // reported at its position in the list.
 LoadResult parse_config(std::string_view text, std::string source_name, const Registry& registry,
                         const PluginLoader& load_plugin = {});
-// Reads and parses the file at `path`. A file that cannot be read is
-// reported as one diagnostic without a position.
+// The largest configuration file read: a thousand listeners take about
+// 100 KiB, and a file that does not end (a device) must not fill memory.
+inline constexpr std::size_t max_config_size = std::size_t{4} << 20;
+
+// Reads and parses the file at `path`, which must be a regular file of at
+// most max_config_size bytes. A file that cannot be read is reported as one
+// diagnostic without a position.
 LoadResult load_config_file(const std::string& path, const Registry& registry, const PluginLoader& load_plugin = {});
 
 // The effective configuration as TOML, every default written out.

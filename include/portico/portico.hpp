@@ -10,4 +10,5 @@
 #include <portico/options.hpp>
 #include <portico/registry.hpp>
 #include <portico/server.hpp>
+#include <portico/text.hpp>
 #include <portico/version.hpp>

@@ -1,6 +1,8 @@
 // One test per kind of config mistake, each asserting the exact
 // FILE:LINE:COL and message a user sees.
 
+#include <algorithm>
+
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -71,6 +73,70 @@ TEST_CASE("duplicate listener names and addresses", "[config][errors]") {
   CHECK(errors_of("[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:1\"\n"
                   "[[listener]]\nname = \"b\"\naddress = \"127.0.0.1:1\"\n") ==
         Errors{"my.toml:4:1: duplicate address \"127.0.0.1:1\" (already used by listener \"a\" at 1:1)"});
+}
+
+TEST_CASE("each duplicate is reported once, against the first listener that used the name or address",
+          "[config][errors]") {
+  std::string text;
+  for (int i = 0; i < 4; ++i) text += "[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:1\"\n";
+  CHECK(errors_of(text) == Errors{"my.toml:4:1: duplicate listener name \"a\" (first used at 1:1)",
+                                  "my.toml:4:1: duplicate address \"127.0.0.1:1\" (already used by listener \"a\" at 1:1)",
+                                  "my.toml:7:1: duplicate listener name \"a\" (first used at 1:1)",
+                                  "my.toml:7:1: duplicate address \"127.0.0.1:1\" (already used by listener \"a\" at 1:1)",
+                                  "my.toml:10:1: duplicate listener name \"a\" (first used at 1:1)",
+                                  "my.toml:10:1: duplicate address \"127.0.0.1:1\" (already used by listener \"a\" at 1:1)"});
+}
+
+TEST_CASE("only the first 100 errors are kept; the rest are counted", "[config][errors]") {
+  portico::Registry registry;
+  portico::register_builtin_handlers(registry);
+  // 3000 copies of one listener: 2999 duplicate addresses.
+  std::string text;
+  for (int i = 0; i < 3000; ++i) text += "[[listener]]\naddress = \"127.0.0.1:1\"\n";
+  const auto result = portico::parse_config(text, "my.toml", registry);
+  CHECK_FALSE(result.config);
+  CHECK(result.errors.size() == 2 * 2999);
+  REQUIRE(result.errors.all().size() == 100);
+  CHECK(result.errors.all().back().to_string() ==
+        "my.toml:101:1: duplicate address \"127.0.0.1:1\" (already used by listener \"127.0.0.1:1\" at 1:1)");
+  CHECK(result.errors.omitted() == 2 * 2999 - 100);
+  const std::string printed = result.errors.to_string();
+  CHECK(std::count(printed.begin(), printed.end(), '\n') == 101);
+  CHECK(printed.ends_with("\nmy.toml: ... and 5898 more errors (only the first 100 are shown)\n"));
+}
+
+TEST_CASE("values are quoted with their control characters escaped: one error is one line", "[config][errors]") {
+  // TOML's \u001b is ESC; the newline would forge a second error line.
+  CHECK(errors_of("[[listener]]\naddress = \"127.0.0.1:1\"\n"
+                  "handler = \"x\\u001b[31m\\nfake.toml:1:1: injected\"\n") ==
+        Errors{"my.toml:3:11: unknown handler type \"x\\x1b[31m\\nfake.toml:1:1: injected\"; known types: chargen, "
+               "daytime, discard, echo, exec, greeting, proxy, time"});
+  CHECK(errors_of("[[listener]]\naddress = \"127.0.0.1:1\"\n\"bad\\tkey\\\"\" = 1\n") ==
+        Errors{"my.toml:3:1: unknown key \"bad\\tkey\\\"\" in listener #1"});
+  CHECK(errors_of("[[listener]]\naddress = \"127.0.0.1:\\r99\"\n") ==
+        Errors{"my.toml:2:11: \"address\" in listener #1: invalid address \"127.0.0.1:\\r99\": port \"\\r99\" is not "
+               "a number from 0 to 65535"});
+  CHECK(errors_of("[[listener]]\naddress = \"127.0.0.1:1\"\nidle_timeout = \"1\\u009b2J\"\n") ==
+        Errors{"my.toml:3:16: \"idle_timeout\" in listener #1: invalid duration \"1\\u009b2J\": unknown unit "
+               "\"\\u009b2J\" (use ms, s, m or h)"});
+}
+
+TEST_CASE("a listener name with control characters is refused", "[config][errors]") {
+  CHECK(errors_of("[[listener]]\nname = \"web\\nserving fake on 1.2.3.4:1 (x)\"\naddress = \"127.0.0.1:1\"\n") ==
+        Errors{"my.toml:2:8: \"name\" in listener #1 must not hold control characters, not \"web\\nserving fake on "
+               "1.2.3.4:1 (x)\""});
+  CHECK(errors_of("[[listener]]\nname = \"\\u001b[2J\"\naddress = \"127.0.0.1:1\"\n") ==
+        Errors{"my.toml:2:8: \"name\" in listener #1 must not hold control characters, not \"\\x1b[2J\""});
+}
+
+TEST_CASE("socket_user and socket_group: Unix listeners only, names that exist", "[config][errors]") {
+  CHECK(errors_of("[[listener]]\naddress = \"127.0.0.1:1\"\nsocket_user = \"nobody\"\nsocket_group = \"nogroup\"\n") ==
+        Errors{"my.toml:3:15: \"socket_user\" in listener #1 applies only to Unix socket addresses",
+               "my.toml:4:16: \"socket_group\" in listener #1 applies only to Unix socket addresses"});
+  CHECK(errors_of("[[listener]]\naddress = \"unix:/run/x.sock\"\nsocket_user = \"no-such-user-here\"\n"
+                  "socket_group = \"no-such-group-here\"\n") ==
+        Errors{"my.toml:3:15: \"socket_user\" in listener #1: user \"no-such-user-here\" does not exist",
+               "my.toml:4:16: \"socket_group\" in listener #1: group \"no-such-group-here\" does not exist"});
 }
 
 TEST_CASE("a bad address", "[config][errors]") {

@@ -1,3 +1,6 @@
+#include <grp.h>
+#include <pwd.h>
+
 #include <catch2/catch.hpp>
 
 #include <portico/config.hpp>
@@ -94,6 +97,49 @@ TEST_CASE("two listeners on port 0 do not collide", "[config]") {
       "[[listener]]\naddress = \"127.0.0.1:0\"\nname = \"a\"\n[[listener]]\naddress = \"127.0.0.1:0\"\nname = \"b\"\n",
       "t.toml", registry);
   CHECK(result.errors.empty());
+}
+
+TEST_CASE("two unnamed listeners on port 0 do not collide, by address or by the name taken from it", "[config]") {
+  const auto registry = builtin();
+  const auto result = portico::parse_config(
+      "[[listener]]\naddress = \"127.0.0.1:0\"\n[[listener]]\naddress = \"127.0.0.1:0\"\nhandler = \"echo\"\n",
+      "t.toml", registry);
+  CHECK(result.errors.to_string() == "");
+  REQUIRE(result.config);
+  CHECK(result.config->listeners.size() == 2);
+}
+
+TEST_CASE("a Unix socket file belongs to the [daemon] user and group unless socket_user/socket_group say otherwise",
+          "[config]") {
+  const auto registry = builtin();
+  const passwd* nobody = getpwnam("nobody");
+  const group* root_group = getgrnam("root");
+  REQUIRE(nobody != nullptr);
+  REQUIRE(root_group != nullptr);
+  const auto result = portico::parse_config("[daemon]\nuser = \"nobody\"\n"
+                                            "[[listener]]\naddress = \"unix:/run/a.sock\"\n"
+                                            "[[listener]]\naddress = \"unix:/run/b.sock\"\nsocket_group = \"root\"\n"
+                                            "[[listener]]\naddress = \"127.0.0.1:0\"\n",
+                                            "t.toml", registry);
+  REQUIRE(result.config);
+  const auto& l = result.config->listeners;
+  CHECK(l[0].socket_uid == nobody->pw_uid);
+  CHECK(l[0].socket_gid == nobody->pw_gid);
+  CHECK(l[0].socket_group.empty());
+  CHECK(l[1].socket_uid == nobody->pw_uid);
+  CHECK(l[1].socket_gid == root_group->gr_gid);
+  CHECK(l[1].socket_group == "root");
+  CHECK_FALSE(l[2].socket_uid);
+  CHECK_FALSE(l[2].socket_gid);
+  // Without a [daemon] user, nothing changes hands unless asked.
+  const auto plain = portico::parse_config("[[listener]]\naddress = \"unix:/run/a.sock\"\n", "t.toml", registry);
+  REQUIRE(plain.config);
+  CHECK_FALSE(plain.config->listeners[0].socket_uid);
+  CHECK_FALSE(plain.config->listeners[0].socket_gid);
+  // --print-config writes what was written.
+  const std::string printed = portico::print_config(*result.config, registry);
+  CHECK(printed.find("socket_group = \"root\"\n") != std::string::npos);
+  CHECK(printed.find("socket_user") == std::string::npos);
 }
 
 TEST_CASE("print_config output parses back to the same config", "[config]") {

@@ -1,5 +1,10 @@
 // porticod's command line: exit codes and what it prints.
 
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+
 #include <catch2/catch.hpp>
 
 #include "support/daemon.hpp"
@@ -66,6 +71,21 @@ TEST_CASE("porticod --check reports every mistake of a bad file with its positio
   CHECK_THAT(r.err, Contains("porticod: 3 error(s) in " + path));
 }
 
+TEST_CASE("porticod --check on 3000 copies of one listener prints 100 errors and a count of the rest", "[cli]") {
+  TempDir dir;
+  std::string text;
+  for (int i = 0; i < 3000; ++i) text += "[[listener]]\nname = \"x\"\naddress = \"127.0.0.1:1\"\n";
+  const auto path = dir.write("many.toml", text);
+  // Each duplicate once: 2 x 2999 errors, not one per pair (4.5 million
+  // lines and 1.7 GB before). 10 s is a generous bound for a few ms of work.
+  const auto r = run_porticod({"--check", "-c", path}, 10s);
+  CHECK(r.exit_code == 78);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 102);
+  CHECK_THAT(r.err, Contains(path + ":4:1: duplicate listener name \"x\" (first used at 1:1)\n"));
+  CHECK_THAT(r.err, Contains(path + ": ... and 5898 more errors (only the first 100 are shown)\n"));
+  CHECK_THAT(r.err, Contains("porticod: 5998 error(s) in " + path));
+}
+
 TEST_CASE("an explicitly named missing config file is a config error", "[cli]") {
   const auto r = run_porticod({"-c", "/nonexistent/portico.toml"});
   CHECK(r.exit_code == 78);
@@ -104,4 +124,74 @@ TEST_CASE("the startup log names each listener with its real port", "[cli]") {
   CHECK(d.port("a") != 0);
   CHECK(d.port("127.0.0.1:0") != 0);
   CHECK_THAT(d.log(), Contains("serving a on 127.0.0.1:" + std::to_string(d.port("a")) + " (greeting)"));
+}
+
+TEST_CASE("a value with an escape sequence and a newline is printed by --check on one line, escaped", "[cli]") {
+  TempDir dir;
+  const auto path = dir.write("esc.toml", "[[listener]]\naddress = \"127.0.0.1:0\"\n"
+                                          "handler = \"x\\u001b[31m\\nfake.toml:1:1: injected\"\n");
+  const auto r = run_porticod({"--check", "-c", path});
+  CHECK(r.exit_code == 78);
+  CHECK(r.err == path + ":3:11: unknown handler type \"x\\x1b[31m\\nfake.toml:1:1: injected\"; known types: "
+                        "chargen, daytime, discard, echo, exec, greeting, proxy, time\n"
+                        "porticod: 1 error(s) in " + path + "\n");
+}
+
+TEST_CASE("a config file name with control characters is printed escaped, on success and on error", "[cli]") {
+  TempDir dir;
+  const std::string shown = dir.path().string() + "/a\\x1b[2J\\nb.toml";
+  const auto good = dir.write("a\x1b[2J\nb.toml", "[[listener]]\naddress = \"127.0.0.1:0\"\n");
+  const auto ok = run_porticod({"--check", "-c", good});
+  CHECK(ok.exit_code == 0);
+  CHECK(ok.out == shown + ": configuration OK (1 listener(s))\n");
+  dir.write("a\x1b[2J\nb.toml", "[[listener]]\n");
+  const auto bad = run_porticod({"--check", "-c", good});
+  CHECK(bad.exit_code == 78);
+  CHECK(bad.err == shown + ":1:1: listener #1 is missing the required key \"address\"\nporticod: 1 error(s) in " +
+                       shown + "\n");
+}
+
+TEST_CASE("log lines show a path with control characters escaped, at start and on reload", "[cli]") {
+  TempDir dir;
+  const std::string base = dir.path().string();
+  // TOML escapes: ESC [1m, a newline, a tab.
+  auto d = Daemon::start("[[listener]]\nname = \"s\"\naddress = \"unix:" + base + "/a\\u001b[1mb\\nc.sock\"\n",
+                         {.listeners = 0});
+  CHECK(d.wait_log("serving s on unix:" + base + "/a\\x1b[1mb\\nc.sock (greeting)\n"));
+  const auto from = d.log().size();
+  d.rewrite_config("[[listener]]\nname = \"s\"\naddress = \"unix:" + base + "/a\\u001b[1mb\\nc.sock\"\n"
+                   "[[listener]]\nname = \"t\"\naddress = \"unix:" + base + "/d\\te.sock\"\n");
+  d.signal(SIGHUP);
+  CHECK(d.wait_log("serving t on unix:" + base + "/d\\te.sock (greeting)\n", 5s, from));
+  CHECK(d.wait_log("reload complete", 5s, from));
+  const std::string log = d.log();
+  CHECK(log.find('\x1b') == std::string::npos);
+  CHECK(log.find('\t') == std::string::npos);
+}
+
+TEST_CASE("a config that is not a regular file, or larger than 4 MiB, is refused at once with exit 78", "[cli]") {
+  TempDir dir;
+  const std::string fifo = (dir.path() / "fifo").string();
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  REQUIRE(chmod(fifo.c_str(), 0666) == 0);  // porticod runs as nobody under root
+  const std::pair<std::string, std::string> cases[] = {
+      {"/dev/zero", "it is a character device; a configuration is a regular file"},  // read 2 GB in 5 s before
+      {dir.path().string(), "it is a directory; a configuration is a regular file"},   // "no [[listener]]" before
+      {fifo, "it is a FIFO; a configuration is a regular file"},                       // waited for a writer before
+  };
+  for (const auto& [path, why] : cases) {
+    const auto r = run_porticod({"--check", "-c", path}, 5s);
+    CHECK(r.exit_code == 78);
+    CHECK(r.err == path + ": cannot read the file: " + why + "\nporticod: 1 error(s) in " + path + "\n");
+  }
+  // 4 MiB of comment is read; one byte more is not.
+  std::string text = "[[listener]]\naddress = \"127.0.0.1:0\"\n#";
+  text += std::string((4 << 20) - text.size() - 1, 'x') + "\n";
+  const auto at_limit = dir.write("limit.toml", text);
+  CHECK(run_porticod({"--check", "-c", at_limit}).exit_code == 0);
+  const auto over = dir.write("over.toml", text + "\n");
+  const auto r = run_porticod({"--check", "-c", over});
+  CHECK(r.exit_code == 78);
+  CHECK_THAT(r.err, Contains(over + ": cannot read the file: it is larger than 4 MiB, the most a configuration may "
+                                    "be\n"));
 }

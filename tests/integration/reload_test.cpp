@@ -45,6 +45,12 @@ std::string ask(std::uint16_t port) {
   return c.read_all(3s);
 }
 
+std::string ask_echo(std::uint16_t port) {
+  Client c(port);
+  c.send("again\n");
+  return c.read_exactly(6, 3s);
+}
+
 }  // namespace
 
 TEST_CASE("50 reloads under a hammering client: nothing refused or reset, replies switch with each reload",
@@ -105,6 +111,38 @@ TEST_CASE("a reload with a broken config logs every error and keeps serving as b
   CHECK_THAT(d.log(), Contains(d.config_path() + ":2:1: unknown key \"log_levle\" in [daemon]"));
   CHECK_THAT(d.log(), Contains(d.config_path() + ":5:14: \"read_limit\" in listener #1 must be an integer"));
   CHECK(ask(d.port("main")) == "generation 1\n");
+}
+
+TEST_CASE("a reload of a file with thousands of duplicates goes on serving a client while it is read", "[reload]") {
+  auto d = Daemon::start("[[listener]]\nname = \"echo\"\naddress = \"127.0.0.1:0\"\nhandler = \"echo\"\n");
+  Client client(d.port("echo"));
+  REQUIRE(client.send("before\n"));
+  REQUIRE(client.read_exactly(7) == "before\n");
+
+  std::string text;
+  for (int i = 0; i < 3000; ++i) text += "[[listener]]\nname = \"x\"\naddress = \"127.0.0.1:1\"\nhandler = \"echo\"\n";
+  d.rewrite_config(text);
+  d.signal(SIGHUP);
+  // The client is answered all along: each echo within 2 s, a bound that a
+  // loop busy with the reload (10 s before) misses and a serving one meets
+  // with a wide margin.
+  int echoes = 0;
+  const auto deadline = Clock::now() + 30s;
+  while (Clock::now() < deadline) {
+    const bool done = d.log().find("reload failed:") != std::string::npos;
+    REQUIRE(client.send("ping\n"));
+    REQUIRE(client.read_exactly(5, 2s) == "ping\n");
+    ++echoes;
+    if (done) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  CHECK(echoes > 0);
+  REQUIRE(d.wait_log("reload failed: 5998 error(s); still serving the previous configuration", 1s));
+  const std::string log = d.log();
+  CHECK_THAT(log, Contains(d.config_path() + ":5:1: duplicate listener name \"x\" (first used at 1:1)"));
+  CHECK_THAT(log, Contains(d.config_path() + ": ... and 5898 more errors (only the first 100 are shown)"));
+  CHECK(count(log, "duplicate ") == 100);
+  CHECK(ask_echo(d.port("echo")) == "again\n");
 }
 
 TEST_CASE("a reload whose new listener cannot bind changes nothing", "[reload]") {

@@ -36,6 +36,21 @@ class NotifySocket {
   ~NotifySocket() { close(fd_); }
   const std::string& path() const { return path_; }
 
+  // Sends datagrams to itself until its queue is full, as a reader far
+  // behind leaves it; returns how many.
+  int fill() {
+    const int sender = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path_.c_str(), sizeof addr.sun_path - 1);
+    int sent = 0;
+    while (sent < 100000 && sendto(sender, "FILLER", 6, 0, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 6) {
+      ++sent;
+    }
+    close(sender);
+    return sent;
+  }
+
   // The next message that contains `what`, skipping others; empty on timeout.
   std::string next_with(const std::string& what, Millis timeout = 5s) {
     const auto deadline = Clock::now() + timeout;
@@ -119,4 +134,21 @@ TEST_CASE("when stderr is the journal, lines carry syslog priorities instead of 
   d.rewrite_config("[[listener]]\nbad = 1\n");
   d.signal(SIGHUP);
   CHECK(d.wait_log("<3>reload failed"));
+}
+
+TEST_CASE("a notify socket whose reader is behind does not stop porticod serving; READY arrives once it reads",
+          "[systemd]") {
+  TempDir dir;
+  NotifySocket notify(dir);
+  REQUIRE(notify.fill() > 0);
+  auto d = Daemon::start("[[listener]]\naddress = \"127.0.0.1:0\"\nmode = \"on-connect\"\n",
+                         {.env = {{"NOTIFY_SOCKET", notify.path()}}});
+  // READY=1 cannot be queued: a blocking send would hold the loop until the
+  // reader caught up, and no client would be served (8 s before).
+  for (int i = 0; i < 3; ++i) {
+    Client c(d.port());
+    CHECK(c.read_all(2s) == "Hello from server!\n");
+  }
+  // The reader catches up: the message waiting is sent then, in order.
+  CHECK_THAT(notify.next_with("READY=1"), StartsWith("READY=1\nSTATUS="));
 }

@@ -121,13 +121,13 @@ fi
 # apply, so the probe sets them: user, group, pid_file and log_file (names
 # that exist, paths that are never opened), an IPv6 listener with a rate (for
 # burst) and proxy_protocol (for proxy_protocol_timeout), and a Unix one with
-# socket_mode. A new key printed only under some condition needs that
+# socket_mode, socket_user and socket_group. A new key printed only under some condition needs that
 # condition here. Its listeners run the handler probe_handler, whose own
 # options are not listener keys.
 probe_handler=echo
 probe_config='[daemon]
-user = "root"
-group = "root"
+user = "nobody"
+group = "nogroup"
 pid_file = "/nonexistent/portico-probe.pid"
 log_file = "/nonexistent/portico-probe.log"
 
@@ -143,6 +143,8 @@ name = "probe-unix"
 address = "unix:/nonexistent/portico-probe.sock"
 handler = "'"$probe_handler"'"
 socket_mode = "0660"
+socket_user = "nobody"
+socket_group = "nogroup"
 '
 probe_file=$(mktemp "${TMPDIR:-/tmp}/portico-man-coverage.XXXXXX")
 trap 'rm -f "$probe_file"' EXIT
