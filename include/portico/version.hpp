@@ -5,9 +5,9 @@
 // the one place the version is written: CMakeLists.txt reads it.
 
 #define PORTICO_VERSION_MAJOR 0
-#define PORTICO_VERSION_MINOR 1
+#define PORTICO_VERSION_MINOR 2
 #define PORTICO_VERSION_PATCH 0
-#define PORTICO_VERSION_STRING "0.1.0"
+#define PORTICO_VERSION_STRING "0.2.0"
 
 namespace portico {
 
