@@ -19,6 +19,7 @@
 #include <portico/text.hpp>
 
 #include "config/toml_reader.hpp"
+#include "core/tls.hpp"
 
 namespace portico {
 
@@ -49,7 +50,8 @@ const std::vector<std::string> listener_keys = {
     "nodelay",        "v6only",           "defer_accept", "socket_mode",    "max_connections", "on_limit",
     "max_per_source", "source_prefix_v4", "source_prefix_v6", "rate",       "burst",          "idle_timeout",
     "session_timeout", "allow",           "deny",        "proxy_protocol",  "proxy_protocol_timeout",
-    "socket_user",    "socket_group"};
+    "socket_user",    "socket_group",     "tls_certificate", "tls_key",     "tls_client_ca",  "tls_verify_client",
+    "tls_alpn",       "tls_min_version",  "tls_handshake_timeout"};
 
 constexpr std::int64_t max_count = 10'000'000;
 
@@ -169,6 +171,120 @@ void read_defer_accept(TableReader& reader, ListenerConfig& l) {
   l.defer_accept = *v;
 }
 
+// tls_certificate and tls_key: one path, or a list of them.
+std::optional<StringList> path_or_paths(TableReader& reader, std::string_view key) {
+  const toml::node* node = reader.table().get(key);
+  if (node == nullptr) return std::nullopt;
+  if (const auto* text = node->as_string()) {
+    reader.accept(key);
+    return StringList{text->get()};
+  }
+  return reader.strings(key);
+}
+
+// Where the `index`th entry of `key` was written: the element of a list, or
+// the key.
+SourcePos entry_position(TableReader& reader, std::string_view key, std::size_t index) {
+  const toml::node* node = reader.table().get(key);
+  if (const auto* array = node ? node->as_array() : nullptr; array && index < array->size()) {
+    return position_of(array->get(index)->source());
+  }
+  return reader.position(key);
+}
+
+void read_tls(TableReader& reader, ListenerConfig& l) {
+  const auto& table = reader.table();
+  Diagnostics& errors = reader.errors();
+  const std::size_t errors_before = errors.size();
+  const std::vector<std::string> tls_keys = {"tls_key",  "tls_client_ca",   "tls_verify_client",
+                                             "tls_alpn", "tls_min_version", "tls_handshake_timeout"};
+  if (table.get("tls_certificate") == nullptr) {
+    for (const auto& key : tls_keys) only_for(reader, table, key, false, "listeners with tls_certificate");
+    return;
+  }
+  TlsConfig tls;
+  auto certificates = path_or_paths(reader, "tls_certificate");
+  auto keys = path_or_paths(reader, "tls_key");
+  if (certificates) tls.certificates = std::move(*certificates);
+  if (keys) tls.keys = std::move(*keys);
+  if (auto v = reader.string("tls_client_ca")) tls.client_ca = *v;
+  if (auto v = reader.choice("tls_verify_client", {"off", "optional", "require"})) {
+    tls.verify_client = *v == "off" ? TlsVerifyClient::off : *v == "optional" ? TlsVerifyClient::optional
+                                                                               : TlsVerifyClient::require;
+  }
+  if (auto v = reader.strings("tls_alpn")) tls.alpn = std::move(*v);
+  if (auto v = reader.choice("tls_min_version", {"1.2", "1.3"})) {
+    tls.min_version = *v == "1.3" ? TlsVersion::tls1_3 : TlsVersion::tls1_2;
+  }
+  if (auto v = reader.duration("tls_handshake_timeout")) {
+    if (v->count() == 0) {
+      errors.error(reader.position("tls_handshake_timeout"),
+                   fmt::format("\"tls_handshake_timeout\" in {} must be longer than 0s: a handshake takes some time",
+                               reader.context()));
+    } else {
+      tls.handshake_timeout = *v;
+    }
+  }
+  if (certificates && tls.certificates.empty()) {
+    errors.error(reader.position("tls_certificate"),
+                 fmt::format("\"tls_certificate\" in {} names no file", reader.context()));
+  }
+  if (table.get("tls_key") == nullptr) {
+    reader.require("tls_key");
+  } else if (keys && certificates && tls.keys.size() != tls.certificates.size()) {
+    errors.error(reader.position("tls_key"),
+                 fmt::format("\"tls_key\" in {} names {} key(s) for {} certificate(s): one key for each, in the "
+                             "same order",
+                             reader.context(), tls.keys.size(), tls.certificates.size()));
+  }
+  for (const char* key : {"tls_certificate", "tls_key"}) {
+    const StringList& paths = std::string_view(key) == "tls_certificate" ? tls.certificates : tls.keys;
+    for (std::size_t i = 0; i < paths.size(); ++i) {
+      if (!paths[i].starts_with('/')) {
+        errors.error(entry_position(reader, key, i), fmt::format("\"{}\" in {} must be an absolute path, not {}",
+                                                                 key, reader.context(), quote_text(paths[i])));
+      }
+    }
+  }
+  if (!tls.client_ca.empty() && !tls.client_ca.starts_with('/')) {
+    errors.error(reader.position("tls_client_ca"), fmt::format("\"tls_client_ca\" in {} must be an absolute path, "
+                                                               "not {}",
+                                                               reader.context(), quote_text(tls.client_ca)));
+  }
+  const bool verifies = tls.verify_client != TlsVerifyClient::off;
+  if (verifies && table.get("tls_client_ca") == nullptr) {
+    errors.error(reader.position("tls_verify_client"),
+                 fmt::format("\"tls_verify_client\" in {} needs tls_client_ca: the CAs client certificates must "
+                             "chain to",
+                             reader.context()));
+  }
+  if (!verifies && table.get("tls_client_ca") != nullptr) {
+    errors.error(reader.position("tls_client_ca"),
+                 fmt::format("\"tls_client_ca\" in {} applies only with tls_verify_client = \"optional\" or "
+                             "\"require\"",
+                             reader.context()));
+  }
+  for (std::size_t i = 0; i < tls.alpn.size(); ++i) {
+    if (tls.alpn[i].empty() || tls.alpn[i].size() > 255) {
+      errors.error(entry_position(reader, "tls_alpn", i),
+                   fmt::format("\"tls_alpn\" in {}: a protocol name has 1 to 255 bytes, not {}", reader.context(),
+                               tls.alpn[i].size()));
+    }
+  }
+  if (errors.size() != errors_before) return;
+  // The files themselves, as the start will load them: --check knows then.
+  for (const auto& finding : check_tls_files(tls)) {
+    const SourcePos pos = entry_position(reader, finding.key, finding.index);
+    const std::string message = fmt::format("\"{}\" in {}: {}", finding.key, reader.context(), finding.message);
+    if (finding.error) {
+      errors.error(pos, message);
+    } else {
+      errors.warning(pos, message);
+    }
+  }
+  l.tls = std::move(tls);
+}
+
 void read_listener_settings(TableReader& reader, ListenerConfig& l) {
   const bool ip = l.address.is_ip();
   if (auto v = reader.integer("backlog", 1, 65535)) l.backlog = static_cast<int>(*v);
@@ -247,6 +363,7 @@ void read_listener_settings(TableReader& reader, ListenerConfig& l) {
   }
   only_for(reader, table, "burst", l.rate > 0, "listeners with a rate");
   only_for(reader, table, "proxy_protocol_timeout", l.proxy_protocol, "listeners with proxy_protocol = true");
+  read_tls(reader, l);
 }
 
 std::optional<ListenerConfig> read_listener(const toml::table& table, std::size_t index, const Registry& registry,

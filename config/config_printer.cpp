@@ -63,6 +63,15 @@ std::string print_config(const Config& config, const Registry& registry) {
     out += fmt::format("idle_timeout = {}\nsession_timeout = {}\n", duration(l.idle_timeout), duration(l.session_timeout));
     out += fmt::format("proxy_protocol = {}\n", l.proxy_protocol);
     if (l.proxy_protocol) out += fmt::format("proxy_protocol_timeout = {}\n", duration(l.proxy_protocol_timeout));
+    if (l.tls) {
+      const TlsConfig& t = *l.tls;
+      out += fmt::format("tls_certificate = {}\ntls_key = {}\n", quoted_list(t.certificates), quoted_list(t.keys));
+      if (!t.client_ca.empty()) out += fmt::format("tls_client_ca = {}\n", quoted(t.client_ca));
+      out += fmt::format("tls_verify_client = \"{}\"\n", to_string(t.verify_client));
+      out += fmt::format("tls_alpn = {}\n", quoted_list(t.alpn));
+      out += fmt::format("tls_min_version = \"{}\"\n", to_string(t.min_version));
+      out += fmt::format("tls_handshake_timeout = {}\n", duration(t.handshake_timeout));
+    }
 
     const HandlerType* type = registry.find(l.handler);
     for (const auto& entry : l.options.entries()) {

@@ -12,8 +12,14 @@ namespace portico {
 // file, each escaped when it was made (see Diagnostics::error); a file name
 // is escaped here, so that one diagnostic is one line.
 std::string Diagnostic::to_string() const {
-  if (pos.line == 0) return fmt::format("{}: {}", escape_controls(file), message);
-  return fmt::format("{}:{}:{}: {}", escape_controls(file), pos.line, pos.column, message);
+  const std::string_view kind = warning ? "warning: " : "";
+  if (pos.line == 0) return fmt::format("{}: {}{}", escape_controls(file), kind, message);
+  return fmt::format("{}:{}:{}: {}{}", escape_controls(file), pos.line, pos.column, kind, message);
+}
+
+void Diagnostics::warning(SourcePos pos, std::string message) {
+  if (warnings_.size() >= max_kept) return;
+  warnings_.push_back(Diagnostic{file_, pos, escape_controls(message), true});
 }
 
 void Diagnostics::error(SourcePos pos, std::string message) {

@@ -137,6 +137,16 @@ int run(int argc, char** argv) {
   if (!use_embedded) source.path = cli.config_path;
 
   auto loaded = source.load(registry);
+  // Warnings (a certificate that expires soon) go to the terminal for
+  // --check and --print-config, to the log when serving.
+  const bool to_terminal = cli.check || cli.print_config || cli.list_handlers;
+  for (const auto& warning : loaded.errors.warnings()) {
+    if (to_terminal) {
+      std::cerr << warning.to_string() << '\n';
+    } else {
+      log->warn("{}", warning.to_string());
+    }
+  }
   if (!loaded.config) return report(loaded.errors);
   const portico::Config& config = *loaded.config;
   if (cli.list_handlers) {

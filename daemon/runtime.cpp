@@ -235,6 +235,7 @@ void Runtime::apply_reload(LoadResult loaded) {
     reload();
     return;
   }
+  for (const auto& warning : loaded.errors.warnings()) log_->warn("{}", warning.to_string());
   if (!loaded.config) {
     for (const auto& error : loaded.errors.all()) log_->error("{}", error.to_string());
     if (loaded.errors.omitted() > 0) log_->error("{}", loaded.errors.omitted_line());

@@ -13,11 +13,14 @@ struct SourcePos {
   std::uint32_t column = 0;
 };
 
-// One mistake: formats as "FILE:LINE:COL: message".
+// One mistake: formats as "FILE:LINE:COL: message", or "FILE:LINE:COL:
+// warning: message" for what is not wrong yet but will be (a certificate
+// that expires soon).
 struct Diagnostic {
   std::string file;
   SourcePos pos;
   std::string message;
+  bool warning = false;
 
   std::string to_string() const;
 };
@@ -37,6 +40,10 @@ class Diagnostics {
   // Control characters left in `message` are escaped (escape_controls() of
   // <portico/text.hpp>); values quoted in it should be quote_text()'d.
   void error(SourcePos pos, std::string message);
+  // A warning does not make the config invalid; it is printed by --check
+  // and logged at start and at each reload.
+  void warning(SourcePos pos, std::string message);
+  const std::vector<Diagnostic>& warnings() const { return warnings_; }
 
   const std::string& file() const { return file_; }
   // The first max_kept mistakes.
@@ -54,6 +61,7 @@ class Diagnostics {
  private:
   std::string file_;
   std::vector<Diagnostic> list_;
+  std::vector<Diagnostic> warnings_;
   std::size_t omitted_ = 0;
 };
 
