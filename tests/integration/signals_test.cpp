@@ -3,6 +3,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <thread>
+#include <vector>
+
 #include <catch2/catch.hpp>
 
 #include "support/daemon.hpp"
@@ -81,6 +84,37 @@ read_timeout = "60s"
   d.signal(SIGTERM);
   CHECK(d.wait_exit(3s) == 0);
   CHECK_THAT(d.log(), Contains("received SIGTERM again: exiting now, closing 1 connection(s)"));
+}
+
+TEST_CASE("SIGTERM serves every client waiting in a paused listener's accept queue", "[signals][limits]") {
+  // One connection at a time: the first holds the slot, the others wait in
+  // the kernel's queue, their requests already sent.
+  auto d = Daemon::start(
+      "[daemon]\nshutdown_timeout = \"10s\"\n"
+      "[[listener]]\nname = \"one\"\naddress = \"127.0.0.1:0\"\nmax_connections = 1\nread_timeout = \"30s\"\n"
+      "defer_accept = \"0s\"\n");
+  Client first(d.port());
+  REQUIRE(d.wait_log("max_connections (1) reached; pausing accepts"));
+  std::vector<Client> queued;
+  for (int i = 0; i < 5; ++i) {
+    queued.emplace_back(d.port());
+    REQUIRE(queued.back().send("queued " + std::to_string(i) + "\n"));
+  }
+  d.signal(SIGTERM);
+  REQUIRE(d.wait_log("received SIGTERM"));
+  // The slot stays taken for longer than a deferred client could take to
+  // arrive: the queue must still be served once it frees.
+  std::this_thread::sleep_for(1500ms);
+  REQUIRE(first.send("first\n"));
+  CHECK(first.read_all(3s) == "Hello from server!\n");
+  for (std::size_t i = 0; i < queued.size(); ++i) {
+    INFO("queued client " << i);
+    bool closed = false;
+    CHECK(queued[i].read_all(3s, &closed) == "Hello from server!\n");
+    CHECK(closed);
+    CHECK(queued[i].last_error() == 0);
+  }
+  CHECK(d.wait_exit(5s) == 0);
 }
 
 TEST_CASE("without a config file porticod runs the embedded default and says so", "[cli]") {
