@@ -140,6 +140,24 @@ TEST_CASE("a removed listener stops accepting and lets its connection finish", "
   CHECK(in_flight.read_all(3s) == "Hello from server!\n");
 }
 
+TEST_CASE("a removed listener serves a client the kernel held back for defer_accept", "[reload][defer]") {
+  const std::string kept = "[daemon]\nshutdown_timeout = \"5s\"\n"
+                           "[[listener]]\nname = \"main\"\naddress = \"127.0.0.1:0\"\n";
+  // The greeting waits for its client: the kernel holds a silent one.
+  auto d = Daemon::start(kept + "[[listener]]\nname = \"gone\"\naddress = \"127.0.0.1:0\"\n", {.listeners = 2});
+  const auto gone_port = d.port("gone");
+  Client c(gone_port);
+  std::this_thread::sleep_for(100ms);
+  d.rewrite_config(kept);
+  d.signal(SIGHUP);
+  REQUIRE(d.wait_log("reload complete"));
+  REQUIRE(c.send("late request\n"));
+  bool closed = false;
+  CHECK(c.read_all(5s, &closed) == "Hello from server!\n");
+  CHECK(closed);
+  CHECK(c.last_error() == 0);
+}
+
 TEST_CASE("a removed listener serves the clients waiting in its accept queue", "[reload][limits]") {
   const std::string kept = "[daemon]\nshutdown_timeout = \"10s\"\n"
                            "[[listener]]\nname = \"main\"\naddress = \"127.0.0.1:0\"\n";

@@ -86,6 +86,23 @@ read_timeout = "60s"
   CHECK_THAT(d.log(), Contains("received SIGTERM again: exiting now, closing 1 connection(s)"));
 }
 
+TEST_CASE("SIGTERM serves a client the kernel held back for defer_accept", "[signals][defer]") {
+  // The greeting waits for its client, so the kernel holds a silent client
+  // (defer_accept "auto"): it connected before the signal but reaches
+  // porticod only when it sends, after the signal.
+  auto d = Daemon::start("[daemon]\nshutdown_timeout = \"5s\"\n[[listener]]\naddress = \"127.0.0.1:0\"\n");
+  Client c(d.port());
+  std::this_thread::sleep_for(100ms);
+  d.signal(SIGTERM);
+  std::this_thread::sleep_for(100ms);
+  REQUIRE(c.send("late request\n"));
+  bool closed = false;
+  CHECK(c.read_all(5s, &closed) == "Hello from server!\n");
+  CHECK(closed);
+  CHECK(c.last_error() == 0);
+  CHECK(d.wait_exit(5s) == 0);
+}
+
 TEST_CASE("SIGTERM serves every client waiting in a paused listener's accept queue", "[signals][limits]") {
   // One connection at a time: the first holds the slot, the others wait in
   // the kernel's queue, their requests already sent.
