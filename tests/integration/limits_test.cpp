@@ -6,8 +6,6 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -38,25 +36,6 @@ bool served(std::uint16_t port, const std::string& host = "127.0.0.1", const std
   Client c(port, host, 5s, source);
   c.send("hi\n");
   return c.read_all(3s) == "Hello from server!\n";
-}
-
-// Total CPU time (user + system) of a process, in clock ticks.
-long cpu_ticks(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  std::getline(in, line);
-  std::istringstream fields(line.substr(line.rfind(')') + 2));
-  std::string field;
-  long utime = 0;
-  long stime = 0;
-  for (int i = 3; fields >> field; ++i) {
-    if (i == 14) utime = std::stol(field);
-    if (i == 15) {
-      stime = std::stol(field);
-      break;
-    }
-  }
-  return utime + stime;
 }
 
 }  // namespace
@@ -291,10 +270,10 @@ TEST_CASE("out of file descriptors: no spinning, a rate-limited warning, service
   std::vector<Client> hogs;
   for (int i = 0; i < 80; ++i) hogs.emplace_back(d.port());
   REQUIRE(d.wait_log("accept failed: Too many open files"));
-  const long before = cpu_ticks(d.pid());
+  const Millis before = cpu_time(d.pid());
   std::this_thread::sleep_for(1s);
   // Backing off costs a few wake-ups a second, not a core.
-  CHECK(cpu_ticks(d.pid()) - before < 20);
+  CHECK(cpu_time(d.pid()) - before < 200ms);
   hogs.clear();
   std::this_thread::sleep_for(300ms);
   CHECK(served(d.port()));

@@ -141,6 +141,10 @@ class Client {
   int last_error_ = 0;
 };
 
+// CPU time (user + system) process `pid` used so far, from /proc/PID/stat:
+// in steps of the kernel's clock tick (10ms at the usual 100Hz).
+Millis cpu_time(pid_t pid);
+
 // Plain TCP connect that reports failure instead of throwing; -1 on error.
 int try_connect(std::uint16_t port, const std::string& host = "127.0.0.1", Millis timeout = 2s,
                 const std::string& source = "");
