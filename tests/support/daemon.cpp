@@ -355,6 +355,12 @@ Client Client::unix_socket(const std::string& path, Millis timeout) {
   return c;
 }
 
+Client Client::adopt(int fd) {
+  Client c;
+  c.fd_ = fd;
+  return c;
+}
+
 Client::Client(Client&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)), last_error_(other.last_error_) {}
 

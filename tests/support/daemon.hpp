@@ -117,6 +117,9 @@ class Client {
                   const std::string& source = "");
   // Connects to a Unix stream socket.
   static Client unix_socket(const std::string& path, Millis timeout = 5s);
+  // Takes over a connected, non-blocking socket a test set up itself (for
+  // socket options that must precede connect()).
+  static Client adopt(int fd);
   Client(Client&&) noexcept;
   Client& operator=(Client&&) noexcept;
   ~Client();
