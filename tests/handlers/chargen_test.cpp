@@ -61,10 +61,12 @@ long send_queue(std::uint16_t local, std::uint16_t remote) {
   std::ifstream in("/proc/net/tcp");
   std::string line;
   std::getline(in, line);  // the column names
+  // Addresses are the in_addr's bytes printed as a host integer.
+  const unsigned loopback = htonl(INADDR_LOOPBACK);
   char want_local[32];
   char want_remote[32];
-  std::snprintf(want_local, sizeof want_local, "0100007F:%04X", local);
-  std::snprintf(want_remote, sizeof want_remote, "0100007F:%04X", remote);
+  std::snprintf(want_local, sizeof want_local, "%08X:%04X", loopback, local);
+  std::snprintf(want_remote, sizeof want_remote, "%08X:%04X", loopback, remote);
   while (std::getline(in, line)) {
     std::istringstream fields(line);
     std::string slot, local_address, remote_address, state, queues;
