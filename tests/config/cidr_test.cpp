@@ -131,7 +131,8 @@ TEST_CASE("parse_cidr's errors name the text and say what is wrong", "[config][c
         "invalid address prefix \"example.com\": \"example.com\" is not an IPv4 or IPv6 address");
   CHECK(error_of("") == "invalid address prefix \"\": \"\" is not an IPv4 or IPv6 address");
   CHECK(error_of("/8") == "invalid address prefix \"/8\": \"\" is not an IPv4 or IPv6 address");
-  CHECK(error_of("fe80::/10%1") == "invalid address prefix \"fe80::/10%1\": the length after \"/\" must be from 0 to 128");
+  CHECK(error_of("fe80::/10%1") ==
+        "invalid address prefix \"fe80::/10%1\": the length after \"/\" must be from 0 to 128");
   CHECK(error_of("fe80::1%1") == "invalid address prefix \"fe80::1%1\": \"fe80::1%1\" is not an IPv4 or IPv6 address");
 
   for (const char* bad_length : {"10.0.0.0/33", "10.0.0.0/", "10.0.0.0/8x", "10.0.0.0/-1", "10.0.0.0/ 8",

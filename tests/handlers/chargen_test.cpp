@@ -36,6 +36,7 @@ std::string expected_line(std::size_t i) {
 Client small_window_client(std::uint16_t port) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   REQUIRE(fd >= 0);
+  Client c = Client::adopt(fd);
   const int size = 4096;
   REQUIRE(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size) == 0);
   sockaddr_in server{};
@@ -44,7 +45,7 @@ Client small_window_client(std::uint16_t port) {
   server.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&server), sizeof server) == 0);
   REQUIRE(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == 0);
-  return Client::adopt(fd);
+  return c;
 }
 
 std::uint16_t local_port(int fd) {

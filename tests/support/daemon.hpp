@@ -117,8 +117,8 @@ class Client {
                   const std::string& source = "");
   // Connects to a Unix stream socket.
   static Client unix_socket(const std::string& path, Millis timeout = 5s);
-  // Takes over a connected, non-blocking socket a test set up itself (for
-  // socket options that must precede connect()).
+  // Takes over a socket a test sets up itself (for options that must
+  // precede connect()); it must be non-blocking once connected.
   static Client adopt(int fd);
   Client(Client&&) noexcept;
   Client& operator=(Client&&) noexcept;
