@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -103,7 +104,9 @@ void Listener::stop_gracefully(Duration limit) {
     const int off = 0;
     ::setsockopt(acceptor_.native_handle(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &off, sizeof off);
   }
-  drain_until_ = std::chrono::steady_clock::now() + window;
+  const auto now = std::chrono::steady_clock::now();
+  drain_until_ = now + window;
+  drain_limit_ = now + limit;
   ++shared_->draining_listeners;
   // The accept loop sees the drain at its next wait; wake it if it waits.
   error_code ignored;
@@ -207,12 +210,31 @@ asio::awaitable<void> Listener::wait_until_accepting() {
       }
     }
     paused_ = full;
-    // A draining listener waits for capacity only until its drain ends.
-    wait_timer_.expires_at(drain_until_ ? *drain_until_ : asio::steady_timer::time_point::max());
+    // A draining listener waits for capacity while a deferred client may
+    // still arrive, and after that while clients wait in its queue (a slot
+    // frees as soon as one connection ends), up to the drain's limit.
+    auto until = asio::steady_timer::time_point::max();
+    if (drain_until_) {
+      if (drain_over()) {
+        stop();
+        break;
+      }
+      until = std::chrono::steady_clock::now() < *drain_until_ ? *drain_until_ : drain_limit_;
+    }
+    wait_timer_.expires_at(until);
     co_await wait_timer_.async_wait(use_tuple);
-    if (drain_until_ && std::chrono::steady_clock::now() >= *drain_until_) stop();
   }
   paused_ = false;
+}
+
+bool Listener::drain_over() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now >= drain_limit_) return true;
+  if (now < *drain_until_) return false;
+  // Over once the queue is empty: a listening socket is readable while it
+  // holds a client.
+  pollfd queue{acceptor_.native_handle(), POLLIN, 0};
+  return ::poll(&queue, 1, 0) <= 0;
 }
 
 asio::awaitable<bool> Listener::wait_for_client() {

@@ -141,6 +141,9 @@ class Listener : public boost::intrusive_ref_counter<Listener, boost::thread_uns
   // listener stopped meanwhile.
   boost::asio::awaitable<bool> wait_for_client();
   bool at_capacity() const;
+  // While draining: true once no deferred client can still arrive and the
+  // queue is empty, or at the drain's limit.
+  bool drain_over();
   // Applies allow/deny and max_per_source to a client; on success returns
   // true and sets `source` to the slot taken (if any).
   bool admit_client(const ListenerConfig& config, const Endpoint& peer, std::optional<IpBytes>& source,
@@ -167,6 +170,7 @@ class Listener : public boost::intrusive_ref_counter<Listener, boost::thread_uns
   LogThrottle refusal_log_;
   LogThrottle timeout_log_;
   std::optional<std::chrono::steady_clock::time_point> drain_until_;  // set while draining the queue
+  std::chrono::steady_clock::time_point drain_limit_{};  // when a drain ends whatever is still queued
   // A drain by porticoctl: its timer and whom to tell.
   std::unique_ptr<boost::asio::steady_timer> drain_timer_;
   std::function<void(std::size_t)> drain_done_;

@@ -1,6 +1,14 @@
 // The chargen handler (RFC 864), driven through the real porticod over
 // 127.0.0.1.
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -20,6 +28,55 @@ std::string expected_line(std::size_t i) {
   std::string line;
   for (std::size_t j = 0; j < 72; ++j) line += static_cast<char>(32 + (i + j) % 95);
   return line + "\r\n";
+}
+
+// A client whose receive buffer is small (SO_RCVBUF set before connecting,
+// so that the window it offers stays small): what it does not read stays in
+// the server's send queue.
+Client small_window_client(std::uint16_t port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  Client c = Client::adopt(fd);
+  const int size = 4096;
+  REQUIRE(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size) == 0);
+  sockaddr_in server{};
+  server.sin_family = AF_INET;
+  server.sin_port = htons(port);
+  server.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&server), sizeof server) == 0);
+  REQUIRE(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == 0);
+  return c;
+}
+
+std::uint16_t local_port(int fd) {
+  sockaddr_in a{};
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  return ntohs(a.sin_port);
+}
+
+// The bytes queued for sending (not yet acknowledged) on the TCP socket of
+// 127.0.0.1 from port `local` to port `remote`, from /proc/net/tcp; -1 when
+// there is no such socket.
+long send_queue(std::uint16_t local, std::uint16_t remote) {
+  std::ifstream in("/proc/net/tcp");
+  std::string line;
+  std::getline(in, line);  // the column names
+  // Addresses are the in_addr's bytes printed as a host integer.
+  const unsigned loopback = htonl(INADDR_LOOPBACK);
+  char want_local[32];
+  char want_remote[32];
+  std::snprintf(want_local, sizeof want_local, "%08X:%04X", loopback, local);
+  std::snprintf(want_remote, sizeof want_remote, "%08X:%04X", loopback, remote);
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string slot, local_address, remote_address, state, queues;
+    fields >> slot >> local_address >> remote_address >> state >> queues;
+    if (local_address == want_local && remote_address == want_remote) {
+      return std::stol(queues.substr(0, queues.find(':')), nullptr, 16);
+    }
+  }
+  return -1;
 }
 
 }  // namespace
@@ -91,4 +148,36 @@ TEST_CASE("a chargen client that never reads costs the daemon neither memory nor
   const long after = rss_kib(d.pid());
   INFO("RSS " << before << " KiB -> " << after << " KiB");
   CHECK(after - before < 4 * 1024);
+}
+
+TEST_CASE("chargen is paced by its client's reading: a client that does not read holds little in the kernel",
+          "[handlers][chargen]") {
+  constexpr std::size_t limit = 100000;  // 7.4 MB
+  auto d = Daemon::start(service_config("chargen", "line_limit = " + std::to_string(limit) + "\n"));
+  Client c = small_window_client(d.port());
+  const std::uint16_t client_port = local_port(c.fd());
+  // The queue fills within milliseconds; look at it for half a second.
+  long most = 0;
+  for (auto until = Clock::now() + 500ms; Clock::now() < until;) {
+    const long queued = send_queue(d.port(), client_port);
+    REQUIRE(queued >= 0);
+    most = std::max(most, queued);
+    std::this_thread::sleep_for(50ms);
+  }
+  INFO("porticod's send queue to the client held up to " << most << " bytes");
+  CHECK(most > 0);
+  CHECK(most < 256 * 1024);
+
+  // Then everything comes, in order, and the connection closes.
+  bool closed = false;
+  const std::string got = c.read_all(30s, &closed);
+  CHECK(closed);
+  REQUIRE(got.size() == limit * line_size);
+  std::string cycle;
+  for (std::size_t i = 0; i < 95; ++i) cycle += expected_line(i);
+  std::size_t wrong = 0;
+  for (std::size_t at = 0; at < got.size(); at += cycle.size()) {
+    wrong += got.compare(at, cycle.size(), cycle, 0, std::min(cycle.size(), got.size() - at)) != 0;
+  }
+  CHECK(wrong == 0);
 }

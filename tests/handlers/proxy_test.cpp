@@ -364,6 +364,23 @@ TEST_CASE("proxy closes the client and logs one line when no upstream is reachab
   close(filler);
 }
 
+TEST_CASE("proxy logs a burst of unreachable upstreams once, then how many more there were", "[handlers][proxy][log]") {
+  const std::uint16_t dead = refused_port();
+  auto d = Daemon::start(proxy_config({"127.0.0.1:" + std::to_string(dead)}));
+  std::vector<Client> clients;
+  for (int i = 0; i < 50; ++i) clients.emplace_back(d.port());
+  for (auto& c : clients) CHECK(c.wait_closed(3s));
+  // One line per 5s; the other 49 are counted when the 5s end.
+  CHECK(d.wait_log("[proxy] ... and 49 more like the last line since it was logged", 7s));
+  const std::string log = d.log();
+  std::size_t lines = 0;
+  for (auto at = log.find("no upstream reachable"); at != std::string::npos;
+       at = log.find("no upstream reachable", at + 1)) {
+    ++lines;
+  }
+  CHECK(lines == 1);
+}
+
 TEST_CASE("proxy sends a PROXY v1 or v2 header with the client's address", "[handlers][proxy]") {
   Upstream parser(proxy_header_session);
   for (const std::string version : {"v1", "v2"}) {

@@ -2,9 +2,11 @@
 // when the reload is applied, and a broken config changes nothing.
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <thread>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -175,6 +177,69 @@ TEST_CASE("a removed listener stops accepting and lets its connection finish", "
   CHECK(try_connect(extra_port) < 0);
   in_flight.send("last words\n");
   CHECK(in_flight.read_all(3s) == "Hello from server!\n");
+}
+
+TEST_CASE("a removed listener serves a client the kernel held back for defer_accept", "[reload][defer]") {
+  const std::string kept = "[daemon]\nshutdown_timeout = \"5s\"\n"
+                           "[[listener]]\nname = \"main\"\naddress = \"127.0.0.1:0\"\n";
+  // The greeting waits for its client: the kernel holds a silent one.
+  auto d = Daemon::start(kept + "[[listener]]\nname = \"gone\"\naddress = \"127.0.0.1:0\"\n", {.listeners = 2});
+  const auto gone_port = d.port("gone");
+  Client c(gone_port);
+  std::this_thread::sleep_for(100ms);
+  d.rewrite_config(kept);
+  d.signal(SIGHUP);
+  REQUIRE(d.wait_log("reload complete"));
+  REQUIRE(c.send("late request\n"));
+  bool closed = false;
+  CHECK(c.read_all(5s, &closed) == "Hello from server!\n");
+  CHECK(closed);
+  CHECK(c.last_error() == 0);
+}
+
+TEST_CASE("a removed listener serves the clients waiting in its accept queue", "[reload][limits]") {
+  const std::string kept = "[daemon]\nshutdown_timeout = \"10s\"\n"
+                           "[[listener]]\nname = \"main\"\naddress = \"127.0.0.1:0\"\n";
+  // One connection at a time: the first holds the slot, the others wait in
+  // the kernel's queue, their requests already sent.
+  auto d = Daemon::start(kept + "[[listener]]\nname = \"gone\"\naddress = \"127.0.0.1:0\"\nmax_connections = 1\n"
+                                "read_timeout = \"30s\"\ndefer_accept = \"0s\"\n",
+                         {.listeners = 2});
+  const auto gone_port = d.port("gone");
+  Client first(gone_port);
+  REQUIRE(d.wait_log("max_connections (1) reached; pausing accepts"));
+  std::vector<Client> queued;
+  for (int i = 0; i < 3; ++i) {
+    queued.emplace_back(gone_port);
+    REQUIRE(queued.back().send("queued " + std::to_string(i) + "\n"));
+  }
+  d.rewrite_config(kept);
+  d.signal(SIGHUP);
+  REQUIRE(d.wait_log("reload complete"));
+  // The slot stays taken for longer than a deferred client could take to
+  // arrive: the queue must still be served once it frees.
+  std::this_thread::sleep_for(1500ms);
+  REQUIRE(first.send("first\n"));
+  CHECK(first.read_all(3s) == "Hello from server!\n");
+  for (std::size_t i = 0; i < queued.size(); ++i) {
+    INFO("queued client " << i);
+    bool closed = false;
+    CHECK(queued[i].read_all(3s, &closed) == "Hello from server!\n");
+    CHECK(closed);
+    CHECK(queued[i].last_error() == 0);
+  }
+  // Then the listener is gone for good: it closes its socket once it took
+  // the last client, a moment after that client may have its answer.
+  bool refused = false;
+  for (const auto until = Clock::now() + 2s; !refused && Clock::now() < until;) {
+    const int fd = try_connect(gone_port);
+    refused = fd < 0;
+    if (fd >= 0) {
+      close(fd);
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+  CHECK(refused);
 }
 
 TEST_CASE("a reload that makes the client speak first defers accepts, and one that makes the server speak first stops",

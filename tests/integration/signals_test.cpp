@@ -3,6 +3,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <thread>
+#include <vector>
+
 #include <catch2/catch.hpp>
 
 #include "support/daemon.hpp"
@@ -81,6 +84,54 @@ read_timeout = "60s"
   d.signal(SIGTERM);
   CHECK(d.wait_exit(3s) == 0);
   CHECK_THAT(d.log(), Contains("received SIGTERM again: exiting now, closing 1 connection(s)"));
+}
+
+TEST_CASE("SIGTERM serves a client the kernel held back for defer_accept", "[signals][defer]") {
+  // The greeting waits for its client, so the kernel holds a silent client
+  // (defer_accept "auto"): it connected before the signal but reaches
+  // porticod only when it sends, after the signal.
+  auto d = Daemon::start("[daemon]\nshutdown_timeout = \"5s\"\n[[listener]]\naddress = \"127.0.0.1:0\"\n");
+  Client c(d.port());
+  std::this_thread::sleep_for(100ms);
+  d.signal(SIGTERM);
+  std::this_thread::sleep_for(100ms);
+  REQUIRE(c.send("late request\n"));
+  bool closed = false;
+  CHECK(c.read_all(5s, &closed) == "Hello from server!\n");
+  CHECK(closed);
+  CHECK(c.last_error() == 0);
+  CHECK(d.wait_exit(5s) == 0);
+}
+
+TEST_CASE("SIGTERM serves every client waiting in a paused listener's accept queue", "[signals][limits]") {
+  // One connection at a time: the first holds the slot, the others wait in
+  // the kernel's queue, their requests already sent.
+  auto d = Daemon::start(
+      "[daemon]\nshutdown_timeout = \"10s\"\n"
+      "[[listener]]\nname = \"one\"\naddress = \"127.0.0.1:0\"\nmax_connections = 1\nread_timeout = \"30s\"\n"
+      "defer_accept = \"0s\"\n");
+  Client first(d.port());
+  REQUIRE(d.wait_log("max_connections (1) reached; pausing accepts"));
+  std::vector<Client> queued;
+  for (int i = 0; i < 5; ++i) {
+    queued.emplace_back(d.port());
+    REQUIRE(queued.back().send("queued " + std::to_string(i) + "\n"));
+  }
+  d.signal(SIGTERM);
+  REQUIRE(d.wait_log("received SIGTERM"));
+  // The slot stays taken for longer than a deferred client could take to
+  // arrive: the queue must still be served once it frees.
+  std::this_thread::sleep_for(1500ms);
+  REQUIRE(first.send("first\n"));
+  CHECK(first.read_all(3s) == "Hello from server!\n");
+  for (std::size_t i = 0; i < queued.size(); ++i) {
+    INFO("queued client " << i);
+    bool closed = false;
+    CHECK(queued[i].read_all(3s, &closed) == "Hello from server!\n");
+    CHECK(closed);
+    CHECK(queued[i].last_error() == 0);
+  }
+  CHECK(d.wait_exit(5s) == 0);
 }
 
 TEST_CASE("without a config file porticod runs the embedded default and says so", "[cli]") {

@@ -311,6 +311,23 @@ socklen_t make_sockaddr(const std::string& host, std::uint16_t port, sockaddr_st
   return sizeof *a;
 }
 
+Millis cpu_time(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(in, line);
+  // Fields 14 and 15 (utime, stime), counted from the one after the
+  // command name, which may hold spaces.
+  const auto name_end = line.rfind(')');
+  if (name_end == std::string::npos) throw std::runtime_error("cannot read /proc/" + std::to_string(pid) + "/stat");
+  std::istringstream fields(line.substr(name_end + 2));
+  std::string field;
+  long ticks = 0;
+  for (int i = 3; fields >> field && i <= 15; ++i) {
+    if (i >= 14) ticks += std::stol(field);
+  }
+  return Millis(ticks * 1000 / sysconf(_SC_CLK_TCK));
+}
+
 int try_connect(std::uint16_t port, const std::string& host, Millis timeout, const std::string& source) {
   sockaddr_storage storage{};
   const socklen_t len = make_sockaddr(host, port, storage);
@@ -335,6 +352,12 @@ Client Client::unix_socket(const std::string& path, Millis timeout) {
   Client c;
   c.fd_ = connect_with_timeout(AF_UNIX, reinterpret_cast<sockaddr*>(&addr), sizeof addr, timeout);
   if (c.fd_ < 0) throw std::runtime_error("connect to unix:" + path + ": " + std::strerror(errno));
+  return c;
+}
+
+Client Client::adopt(int fd) {
+  Client c;
+  c.fd_ = fd;
   return c;
 }
 

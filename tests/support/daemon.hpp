@@ -117,6 +117,9 @@ class Client {
                   const std::string& source = "");
   // Connects to a Unix stream socket.
   static Client unix_socket(const std::string& path, Millis timeout = 5s);
+  // Takes over a socket a test sets up itself (for options that must
+  // precede connect()); it must be non-blocking once connected.
+  static Client adopt(int fd);
   Client(Client&&) noexcept;
   Client& operator=(Client&&) noexcept;
   ~Client();
@@ -140,6 +143,10 @@ class Client {
   int fd_ = -1;
   int last_error_ = 0;
 };
+
+// CPU time (user + system) process `pid` used so far, from /proc/PID/stat:
+// in steps of the kernel's clock tick (10ms at the usual 100Hz).
+Millis cpu_time(pid_t pid);
 
 // Plain TCP connect that reports failure instead of throwing; -1 on error.
 int try_connect(std::uint16_t port, const std::string& host = "127.0.0.1", Millis timeout = 2s,
