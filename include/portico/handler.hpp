@@ -51,6 +51,11 @@ class Handler {
     (void)listener;
   }
 
+  // What the handler has to say about its state, one line per item, for
+  // `porticoctl status` (the proxy: each upstream, up or down). The default
+  // says nothing.
+  virtual std::vector<std::string> status() const { return {}; }
+
   // A reload kept this handler's listener, with the same handler type, and
   // built this handler to replace `previous` (which goes on serving the
   // connections it has until they end): take over what should outlive the
