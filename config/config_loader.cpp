@@ -199,7 +199,10 @@ void read_tls(TableReader& reader, ListenerConfig& l) {
   const std::vector<std::string> tls_keys = {"tls_key",  "tls_client_ca",   "tls_verify_client",
                                              "tls_alpn", "tls_min_version", "tls_handshake_timeout"};
   if (table.get("tls_certificate") == nullptr) {
-    for (const auto& key : tls_keys) only_for(reader, table, key, false, "listeners with tls_certificate");
+    for (const auto& key : tls_keys) {
+      only_for(reader, table, key, false, "listeners with tls_certificate");
+      reader.accept(key);
+    }
     return;
   }
   TlsConfig tls;

@@ -456,8 +456,13 @@ asio::awaitable<void> Listener::serve(boost::intrusive_ptr<Listener> self, Conne
 
 void Listener::log_timeout(ServerConnection& connection) {
   const auto expired = connection.expired();
-  if (expired != Stream::Deadline::idle && expired != Stream::Deadline::session) return;
   const ListenerConfig& config = connection.config();
+  if (connection.failure() == make_error_code(TlsErrc::renegotiation)) {
+    ++counters_.tls_renegotiations;
+    connection.log_throttled(timeout_log_, spdlog::level::info, "closed: the peer tried to renegotiate TLS");
+    return;
+  }
+  if (expired != Stream::Deadline::idle && expired != Stream::Deadline::session) return;
   const bool idle = expired == Stream::Deadline::idle;
   connection.log_throttled(timeout_log_, spdlog::level::info, "closed: timed out ({} {})",
                            idle ? "idle_timeout" : "session_timeout",

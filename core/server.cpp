@@ -304,6 +304,10 @@ void Server::write_metrics(MetricsWriter& out) const {
     out.counter("portico_timeouts_total", "Connections closed by a listener timeout",
                 {{"listener", status.name}, {"handler", status.handler}, {"kind", "session"}},
                 static_cast<double>(c.session_timeouts));
+    if (status.counters.tls_renegotiations > 0) {
+      out.counter("portico_tls_renegotiations_total", "TLS 1.2 clients closed for trying to renegotiate", labels,
+                  static_cast<double>(c.tls_renegotiations));
+    }
   }
   for (const auto& listener : impl_->listeners) listener->handler().write_metrics(out, listener->config().name);
   out.counter("portico_reloads_total", "Configuration reloads", {{"result", "ok"}},

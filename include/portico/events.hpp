@@ -92,6 +92,7 @@ struct ListenerCounters {
   std::array<std::uint64_t, refusal_kinds> refused{};  // by Refusal
   std::uint64_t idle_timeouts = 0;
   std::uint64_t session_timeouts = 0;
+  std::uint64_t tls_renegotiations = 0;  // TLS 1.2 clients closed for renegotiating
   std::uint64_t bytes_received = 0;
   std::uint64_t bytes_sent = 0;
   // Durations of ended connections: counts per bucket of duration_buckets
