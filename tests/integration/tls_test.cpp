@@ -339,7 +339,7 @@ TEST_CASE("proxy to a TLS upstream checks its certificate and name", "[tls][prox
   }
 }
 
-TEST_CASE("--check loads every certificate and key", "[tls][cli]") {
+TEST_CASE("porticod --check loads every certificate and key", "[tls][cli]") {
   Pki pki;
   const auto expired = make_certificate(pki.dir, "expired", {.not_before = -std::chrono::hours(48),
                                                              .not_after = -std::chrono::hours(24)});
