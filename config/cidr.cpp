@@ -10,6 +10,8 @@
 namespace portico {
 
 std::optional<IpBytes> parse_ip(std::string_view text) {
+  // inet_pton would stop at a NUL and ignore whatever follows it.
+  if (text.find('\0') != std::string_view::npos) return std::nullopt;
   const std::string s(text);
   IpBytes out;
   if (inet_pton(AF_INET, s.c_str(), out.bytes.data()) == 1) {
@@ -40,6 +42,12 @@ bool Cidr::contains(const IpBytes& ip) const {
 }
 
 std::optional<Cidr> parse_cidr(std::string_view text, std::string& error) {
+  if (text.find('\0') != std::string_view::npos) {
+    std::string shown;
+    for (const char c : text) shown += c == '\0' ? std::string_view("\\u0000") : std::string_view(&c, 1);
+    error = fmt::format("invalid address prefix \"{}\": contains a NUL character", shown);
+    return std::nullopt;
+  }
   const auto slash = text.find('/');
   const auto address = text.substr(0, slash);
   auto ip = parse_ip(address);

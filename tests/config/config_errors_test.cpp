@@ -164,3 +164,18 @@ TEST_CASE("an option that needs root together with [daemon] user", "[config][err
                          "[daemon] user = \"nobody\" drops root after binding; remove one of the two (with no "
                          "[daemon] user, set allow_root = true)")));
 }
+
+TEST_CASE("a NUL character in an address is a mistake, not the end of the address", "[config][errors]") {
+  // inet_pton and socket paths stop at a NUL: these loaded as 127.0.0.1:8080,
+  // 10.0.0.0/8 and unix:/run/x, the rest dropped without a word.
+  CHECK(errors_of("[[listener]]\naddress = \"127.0.0.1\\u0000junk:8080\"\n"
+                  "[[listener]]\naddress = \"127.0.0.1:8081\"\nallow = [\"10.0.0.0\\u0000x/8\"]\n"
+                  "[[listener]]\naddress = \"127.0.0.1:8082\"\nhandler = \"proxy\"\nupstream = [\"unix:/run/x\\u0000y\"]\n") ==
+        Errors{
+            "my.toml:2:11: \"address\" in listener #1: invalid address \"127.0.0.1\\u0000junk:8080\": contains a NUL "
+            "character",
+            "my.toml:5:10: \"allow\" in listener #2: invalid address prefix \"10.0.0.0\\u0000x/8\": contains a NUL "
+            "character",
+            "my.toml:9:12: invalid upstream \"unix:/run/x\\u0000y\": contains a NUL character",
+        });
+}
