@@ -194,7 +194,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   // Split in two where the parser decides something: every byte of the v2
   // fixed part and of "PROXY ", around each CR and LF of a v1 line, around
-  // the v1 limit, and around where this header ended or was judged.
+  // the v1 limit, and around where this header ended.
   std::vector<std::size_t> cuts;
   for (std::size_t n = 0; n <= 16; ++n) cuts.push_back(n);
   for (std::size_t i = 0; i < std::min(size, portico::proxy_v1_max_length + 1); ++i) {
