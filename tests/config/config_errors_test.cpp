@@ -230,3 +230,35 @@ TEST_CASE("an option that needs root together with [daemon] user", "[config][err
                          "[daemon] user = \"nobody\" drops root after binding; remove one of the two (with no "
                          "[daemon] user, set allow_root = true)")));
 }
+
+TEST_CASE("a NUL character in an address is a mistake, not the end of the address", "[config][errors]") {
+  // inet_pton and socket paths stop at a NUL: these loaded as 127.0.0.1:8080,
+  // 10.0.0.0/8 and unix:/run/x, the rest dropped without a word.
+  CHECK(errors_of("[[listener]]\naddress = \"127.0.0.1\\u0000junk:8080\"\n"
+                  "[[listener]]\naddress = \"127.0.0.1:8081\"\nallow = [\"10.0.0.0\\u0000x/8\"]\n"
+                  "[[listener]]\naddress = \"127.0.0.1:8082\"\nhandler = \"proxy\"\nupstream = [\"unix:/run/x\\u0000y\"]\n") ==
+        Errors{
+            "my.toml:2:11: \"address\" in listener #1: invalid address \"127.0.0.1\\x00junk:8080\": contains a NUL "
+            "character",
+            "my.toml:5:10: \"10.0.0.0\\x00x/8\" holds a NUL character (\\u0000), which no name, path or argument may "
+            "hold",
+            "my.toml:9:13: \"unix:/run/x\\x00y\" holds a NUL character (\\u0000), which no name, path or argument "
+            "may hold",
+        });
+}
+
+TEST_CASE("no name, path or argument may hold a NUL; a greeting's message may", "[config][errors]") {
+  CHECK(errors_of("[daemon]\nuser = \"nobody\\u0000x\"\n[[listener]]\naddress = \"127.0.0.1:8080\"\n"
+                  "handler = \"exec\"\ncommand = [\"/bin/cat\", \"a\\u0000b\"]\n") ==
+        Errors{
+            "my.toml:2:8: \"nobody\\x00x\" holds a NUL character (\\u0000), which no name, path or argument may "
+            "hold",
+            "my.toml:6:24: \"a\\x00b\" holds a NUL character (\\u0000), which no name, path or argument may hold",
+        });
+  portico::Registry registry;
+  portico::register_builtin_handlers(registry);
+  const auto greeting =
+      portico::parse_config("[[listener]]\naddress = \"127.0.0.1:8080\"\nmessage = \"a\\u0000b\"\n", "my.toml", registry);
+  REQUIRE(greeting.config);
+  CHECK(greeting.config->listeners[0].options.string("message") == std::string("a\0b", 3));
+}
