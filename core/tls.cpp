@@ -50,7 +50,7 @@ bool set_hmac_key(EVP_MAC_CTX* hctx, TicketKey& key) {
   return EVP_MAC_CTX_set_params(hctx, params) == 1;
 }
 
-int ticket_key_callback(SSL*, unsigned char* key_name, unsigned char* iv, EVP_CIPHER_CTX* cctx, EVP_MAC_CTX* hctx,
+int ticket_key_callback(SSL* ssl, unsigned char* key_name, unsigned char* iv, EVP_CIPHER_CTX* cctx, EVP_MAC_CTX* hctx,
                         int encrypt) {
   TicketKey key;
   if (encrypt) {
@@ -64,7 +64,9 @@ int ticket_key_callback(SSL*, unsigned char* key_name, unsigned char* iv, EVP_CI
   if (!ticket_keys().find(key_name, key, renew)) return 0;
   if (!set_hmac_key(hctx, key)) return -1;
   if (EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), nullptr, key.aes.data(), iv) != 1) return -1;
-  return renew ? 2 : 1;
+  // A TLS 1.3 client uses a ticket once (RFC 8446, C.4): a resumed session
+  // gets a new one, or its next connection would need a full handshake.
+  return renew || SSL_version(ssl) >= TLS1_3_VERSION ? 2 : 1;
 }
 
 // ---- Per-session state reached from callbacks -------------------------------

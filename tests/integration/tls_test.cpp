@@ -281,6 +281,27 @@ TEST_CASE("session resumption with tickets", "[tls]") {
   }
 }
 
+TEST_CASE("a resumed TLS 1.3 session gets a new ticket, so the next connection resumes too", "[tls]") {
+  // TLS 1.3 clients use a ticket once (openssl s_client keeps the newest
+  // session): without a new ticket on every resumption, every other
+  // connection would need a full handshake.
+  Pki pki;
+  auto d = Daemon::start(tls_listener(pki.server));
+  TempDir dir;
+  const auto connect = [&](const std::string& in, const std::string& out) {
+    std::vector<std::string> args{"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(d.port()),
+                                  "-ign_eof", "-sess_out", (dir.path() / out).string()};
+    if (!in.empty()) args.insert(args.end(), {"-sess_in", (dir.path() / in).string()});
+    return run_command(args, "x\n", 20s).out;
+  };
+  CHECK(connect("", "s1").find("New, TLSv1.3") != std::string::npos);
+  for (const char* step : {"s2", "s3", "s4"}) {
+    INFO(step);
+    const std::string previous = std::string("s") + std::to_string(step[1] - '0' - 1);
+    CHECK(connect(previous, step).find("Reused, TLSv1.3") != std::string::npos);
+  }
+}
+
 TEST_CASE("exec over TLS: the program talks plain bytes and gets the UCSPI-TLS variables", "[tls][exec]") {
   Pki pki;
   const auto client = make_certificate(pki.dir, "carol", {.common_name = "carol", .dns_names = {},
