@@ -80,6 +80,10 @@ class Listener : public boost::intrusive_ref_counter<Listener, boost::thread_uns
   void stop_gracefully(Duration limit);
   // Closes every connection still open.
   void close_connections();
+  // A stop leaves the Unix socket file in place: the socket lives on in
+  // another process.
+  void keep_socket_file() { owns_unix_path_ = false; }
+  int fd() { return acceptor_.native_handle(); }
   // Serves new connections with `service` (a reload); connections already
   // open finish with the generation they have.
   Result<void> update(ServicePtr service);

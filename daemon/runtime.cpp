@@ -70,7 +70,7 @@ Diagnostics check_host(const Config& config) {
 }
 
 Runtime::Runtime(const Registry& registry, std::shared_ptr<spdlog::logger> log, ConfigSource source,
-                 std::optional<LogLevel> level_override)
+                 std::optional<LogLevel> level_override, std::vector<std::string> argv)
     : registry_(registry),
       log_(std::move(log)),
       source_(std::move(source)),
@@ -79,7 +79,11 @@ Runtime::Runtime(const Registry& registry, std::shared_ptr<spdlog::logger> log, 
       notifier_(io_, [this] { return server_.status(); }),
       stop_signals_(io_, SIGINT, SIGTERM),
       hup_(io_, SIGHUP),
-      usr1_(io_, SIGUSR1) {}
+      usr1_(io_, SIGUSR1),
+      usr2_(io_, SIGUSR2),
+      argv_(std::move(argv)),
+      own_path_(own_path()),
+      upgrade_notification_(take_upgrade_notification()) {}
 
 Runtime::~Runtime() {
   if (loader_.joinable()) loader_.join();
@@ -94,11 +98,19 @@ int Runtime::run(const Config& config) {
   try {
     if (!config.daemon.log_file.empty()) log_to_file(*log_, config.daemon.log_file);
     const auto before = unix_socket_inodes(config);
-    if (auto started = server_.start(config, inherited_listen_fds()); !started) {
+    if (auto started = server_.start(config, inherited_listen_sockets()); !started) {
       log_->error("{}", started.error().message());
       return exit_runtime;
     }
     note_socket_files(config, before);
+    // Under systemd the listening sockets also go to its file descriptor
+    // store, which keeps them open across a restart; sockets it gave back
+    // that no listener wants any more leave it.
+    if (notifier_.enabled()) {
+      server_.keep_socket_files();
+      notifier_.forget_sockets(server_.unused_inherited());
+      notifier_.store_sockets(server_.listening_sockets());
+    }
     if (!config.daemon.pid_file.empty()) {
       pid_file_ = std::make_unique<PidFile>(config.daemon.pid_file, serving_uid(config.daemon));
     }
@@ -116,7 +128,14 @@ int Runtime::run(const Config& config) {
   wait_for_stop();
   wait_for_hup();
   wait_for_usr1();
-  notifier_.ready();
+  wait_for_usr2();
+  if (upgrade_notification_ >= 0) {
+    log_->info("upgrade: this process (pid {}) serves every listener now", getpid());
+    tell_ready(std::exchange(upgrade_notification_, -1));
+    notifier_.ready(true);
+  } else {
+    notifier_.ready();
+  }
   io_.run();
   remove_files();
   return exit_ok;
@@ -143,6 +162,9 @@ void Runtime::remove_files() {
       log_->warn("{}", left_behind("pid file", pid_file_->path(), error, ""));
     }
   }
+  // The sockets live on: in the new process of an upgrade, or in systemd's
+  // file descriptor store for the next start.
+  if (handed_over_ || notifier_.enabled()) return;
   for (const auto& [path, id] : socket_files_) {
     struct stat st {};
     // Gone, or another file now: not porticod's to remove.
@@ -162,18 +184,67 @@ void Runtime::wait_for_stop() {
       io_.stop();
       return;
     }
-    stopping_ = true;
-    notifier_.stopping();
-    log_->info("received SIG{}: no longer accepting; waiting up to {} for {} connection(s)", sigabbrev_np(signal),
-               format_duration(config_.daemon.shutdown_timeout), server_.connection_count());
-    server_.shutdown(config_.daemon.shutdown_timeout, [this] {
-      log_->info("porticod stopped");
-      stop_signals_.cancel();
-      hup_.cancel();
-      usr1_.cancel();
-      io_.stop();
-    });
+    stop(fmt::format("received SIG{}", sigabbrev_np(signal)), false);
     wait_for_stop();
+  });
+}
+
+void Runtime::stop(std::string_view why, bool handed_over) {
+  stopping_ = true;
+  handed_over_ = handed_over;
+  // After an upgrade the new process is the service: systemd hears from it.
+  if (!handed_over) notifier_.stopping();
+  if (handed_over) server_.hand_over();
+  log_->info("{}: no longer accepting; waiting up to {} for {} connection(s)", why,
+             format_duration(config_.daemon.shutdown_timeout), server_.connection_count());
+  server_.shutdown(config_.daemon.shutdown_timeout, [this] {
+    log_->info("porticod stopped");
+    stop_signals_.cancel();
+    hup_.cancel();
+    usr1_.cancel();
+    usr2_.cancel();
+    io_.stop();
+  });
+}
+
+void Runtime::wait_for_usr2() {
+  usr2_.async_wait([this](boost::system::error_code ec, int) {
+    if (ec) return;
+    upgrade();
+    wait_for_usr2();
+  });
+}
+
+// How long a new binary has to load its configuration and serve every
+// listener before the upgrade is given up.
+constexpr auto upgrade_timeout = std::chrono::seconds(30);
+
+void Runtime::upgrade() {
+  if (stopping_) {
+    log_->warn("SIGUSR2: porticod is stopping: no upgrade");
+    return;
+  }
+  if (successor_) {
+    log_->warn("SIGUSR2: an upgrade is in progress already (new process {}): this one is refused", successor_->pid());
+    return;
+  }
+  auto started = Successor::start(io_, own_path_, argv_, server_.listening_sockets());
+  if (!started) {
+    log_->error("upgrade failed: cannot start {}: {}; still serving", escape_text(own_path_),
+                started.error().message());
+    return;
+  }
+  successor_ = std::move(*started);
+  log_->info("SIGUSR2: upgrading: started {} as pid {}; serving until it is ready", escape_text(own_path_),
+             successor_->pid());
+  successor_->wait(upgrade_timeout, [this](std::string why) {
+    const pid_t pid = successor_->pid();
+    if (!why.empty()) {
+      log_->error("upgrade failed: the new process (pid {}) {}; still serving", pid, why);
+      successor_.reset();
+      return;
+    }
+    stop(fmt::format("upgrade: the new process (pid {}) serves every listener", pid), true);
   });
 }
 
@@ -258,6 +329,7 @@ void Runtime::apply_reload(LoadResult loaded) {
     note_socket_files(next, before);
     config_ = next;
     apply_log_level(config_);
+    notifier_.store_sockets(server_.listening_sockets());
     log_->info("reload complete: {}", *summary);
   } else {
     log_->error("reload failed: {}; still serving the previous configuration", summary.error().message());

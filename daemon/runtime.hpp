@@ -21,6 +21,7 @@
 
 #include "daemon/pid_file.hpp"
 #include "daemon/systemd.hpp"
+#include "daemon/upgrade.hpp"
 
 namespace portico {
 
@@ -38,8 +39,10 @@ Diagnostics check_host(const Config& config);
 
 class Runtime {
  public:
+  // `argv` is the command line, to start the same program again on a
+  // binary upgrade (SIGUSR2).
   Runtime(const Registry& registry, std::shared_ptr<spdlog::logger> log, ConfigSource source,
-          std::optional<LogLevel> level_override);
+          std::optional<LogLevel> level_override, std::vector<std::string> argv);
   // Waits for a reload still being read.
   ~Runtime();
   Runtime(const Runtime&) = delete;
@@ -52,6 +55,12 @@ class Runtime {
   void wait_for_stop();
   void wait_for_hup();
   void wait_for_usr1();
+  void wait_for_usr2();
+  // SIGUSR2: start the new binary and, once it serves, hand over to it.
+  void upgrade();
+  // Stops accepting and lets the connections finish; `handed_over`: the
+  // listening sockets went to a new process.
+  void stop(std::string_view why, bool handed_over);
   void reload();
   void apply_reload(LoadResult loaded);
   void apply_log_level(const Config& config);
@@ -71,6 +80,12 @@ class Runtime {
   boost::asio::signal_set stop_signals_;
   boost::asio::signal_set hup_;
   boost::asio::signal_set usr1_;
+  boost::asio::signal_set usr2_;
+  std::vector<std::string> argv_;
+  std::string own_path_;
+  std::unique_ptr<Successor> successor_;  // an upgrade in progress
+  int upgrade_notification_ = -1;  // this process is the new one of an upgrade
+  bool handed_over_ = false;
   std::unique_ptr<PidFile> pid_file_;
   std::map<std::string, std::pair<dev_t, ino_t>> socket_files_;
   bool stopping_ = false;
