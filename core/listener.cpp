@@ -327,6 +327,9 @@ void Listener::admit(int fd, const Endpoint& peer) {
   auto connection = std::make_unique<ServerConnection>(io_.get_executor(), family_, fd, peer, service_, *logger_,
                                                        shared_->server, shared_->observer && config.access_log);
   connection->source = source;
+  // The access log names the address the client reached, which cannot be
+  // asked of a closed socket: the handler may close it before the end.
+  if (connection->observed()) (void)connection->local();
   live_.push_back(*connection);
   ++active_;
   ++shared_->connections;
@@ -468,7 +471,8 @@ void Listener::finish(ServerConnection& connection) {
   if (connection.source) sources_.release(*connection.source);
   --active_;
   --shared_->connections;
-  const auto duration = std::chrono::duration_cast<Duration>(Connection::clock::now() - connection.accepted_at());
+  const auto duration =
+      std::chrono::duration_cast<std::chrono::microseconds>(Connection::clock::now() - connection.accepted_at());
   ++counters_.ended;
   counters_.bytes_received += connection.bytes_received();
   counters_.bytes_sent += connection.bytes_sent();
@@ -487,7 +491,7 @@ void Listener::finish(ServerConnection& connection) {
   if (shared_->on_change) shared_->on_change();
 }
 
-void Listener::report_end(ServerConnection& connection, Duration duration) {
+void Listener::report_end(ServerConnection& connection, std::chrono::microseconds duration) {
   ConnectionEnd end = ConnectionEnd::handler_done;
   std::string error;
   if (connection.closed_by_server()) {
@@ -506,7 +510,7 @@ void Listener::report_end(ServerConnection& connection, Duration duration) {
   shared_->observer->connection_ended(ConnectionRecord{
       config.name, config.handler, connection.peer(), connection.socket_peer(), connection.local(),
       std::chrono::system_clock::now() - duration, duration, connection.bytes_received(), connection.bytes_sent(),
-      end, error, connection.annotations()});
+      end, error, connection.annotations(), connection.tls()});
 }
 
 std::pair<std::uint64_t, std::uint64_t> Listener::open_bytes() const {

@@ -150,7 +150,7 @@ class Listener : public boost::intrusive_ref_counter<Listener, boost::thread_uns
                     const Endpoint* socket_peer = nullptr);
   void refuse(Refusal reason, const Endpoint& peer, std::string_view why, const Endpoint* socket_peer = nullptr);
   void log_timeout(ServerConnection& connection);
-  void report_end(ServerConnection& connection, Duration duration);
+  void report_end(ServerConnection& connection, std::chrono::microseconds duration);
   void drained(std::size_t cut);
 
   boost::asio::io_context& io_;

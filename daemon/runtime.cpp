@@ -66,6 +66,11 @@ Diagnostics check_host(const Config& config) {
       errors.error(daemon.position("log_file"), fmt::format("[daemon] log_file cannot be opened: {}", why));
     }
   }
+  if (daemon.access_log.starts_with('/')) {
+    if (const std::string why = check_log_file(daemon.access_log); !why.empty()) {
+      errors.error(daemon.position("access_log"), fmt::format("[daemon] access_log cannot be opened: {}", why));
+    }
+  }
   return errors;
 }
 
@@ -93,6 +98,11 @@ int Runtime::run(const Config& config) {
   config_ = config;
   try {
     if (!config.daemon.log_file.empty()) log_to_file(*log_, config.daemon.log_file);
+    // Opened before root is dropped, as the log file is.
+    if (config.daemon.access_log_on()) {
+      access_log_ = std::make_shared<AccessLog>(config.daemon, io_.get_executor(), log_);
+      server_.set_observer(access_log_);
+    }
     const auto before = unix_socket_inodes(config);
     if (auto started = server_.start(config, inherited_listen_fds()); !started) {
       log_->error("{}", started.error().message());
@@ -118,6 +128,8 @@ int Runtime::run(const Config& config) {
   wait_for_usr1();
   notifier_.ready();
   io_.run();
+  // Every connection ended and was recorded: write what is buffered.
+  if (access_log_) access_log_->stop();
   remove_files();
   return exit_ok;
 }
@@ -193,6 +205,8 @@ void Runtime::wait_for_usr1() {
     } else {
       log_->info("SIGUSR1: log file reopened");
     }
+    // The writer reopens the access log in turn, and logs the outcome.
+    if (access_log_) access_log_->reopen();
     wait_for_usr1();
   });
 }
@@ -240,6 +254,7 @@ void Runtime::apply_reload(LoadResult loaded) {
     for (const auto& error : loaded.errors.all()) log_->error("{}", error.to_string());
     if (loaded.errors.omitted() > 0) log_->error("{}", loaded.errors.omitted_line());
     log_->error("reload failed: {} error(s); still serving the previous configuration", loaded.errors.size());
+    server_.record_reload(false);
     notifier_.ready();
     return;
   }
@@ -249,7 +264,10 @@ void Runtime::apply_reload(LoadResult loaded) {
   const std::pair<const char*, bool> start_only[] = {{"user", was.user != now.user},
                                                      {"group", was.group != now.group},
                                                      {"pid_file", was.pid_file != now.pid_file},
-                                                     {"log_file", was.log_file != now.log_file}};
+                                                     {"log_file", was.log_file != now.log_file},
+                                                     {"access_log", was.access_log != now.access_log},
+                                                     {"access_log_format",
+                                                      was.access_log_format != now.access_log_format}};
   for (const auto& [key, changed] : start_only) {
     if (changed) log_->warn("reload: [daemon] {} applies only at start; restart porticod to change it", key);
   }
@@ -259,8 +277,10 @@ void Runtime::apply_reload(LoadResult loaded) {
     config_ = next;
     apply_log_level(config_);
     log_->info("reload complete: {}", *summary);
+    server_.record_reload(true);
   } else {
     log_->error("reload failed: {}; still serving the previous configuration", summary.error().message());
+    server_.record_reload(false);
   }
   notifier_.ready();
 }
