@@ -140,16 +140,20 @@ bool Listener::at_capacity() const {
 void Listener::refuse(Refusal reason, const Endpoint& peer, std::string_view why, const Endpoint* socket_peer) {
   ++counters_.refused[static_cast<std::size_t>(reason)];
   std::uint64_t suppressed = 0;
+  const bool observed = shared_->observer && config().access_log;
   if (!refusal_log_.allow(suppressed, io_.get_executor(), [log = logger_, name = config().name](std::uint64_t n) {
         log->warn("listener \"{}\": ... and {} more refused since the last report", name, n);
       })) {
+    if (observed) ++refusals_unrecorded_;
     return;
   }
   logger_->warn("listener \"{}\": refused {}: {}{}", config().name, peer.to_string(), why,
                 suppressed_note(suppressed));
-  if (shared_->observer && config().access_log) {
-    shared_->observer->connection_refused(
-        RefusalRecord{config().name, config().handler, peer, socket_peer, reason, why, suppressed});
+  if (observed) {
+    // The warning's summary reports refusals the access log does not see:
+    // its own count goes on until the next record.
+    shared_->observer->connection_refused(RefusalRecord{config().name, config().handler, peer, socket_peer, reason,
+                                                        why, std::exchange(refusals_unrecorded_, 0)});
   }
 }
 

@@ -168,6 +168,7 @@ class Listener : public boost::intrusive_ref_counter<Listener, boost::thread_uns
   ListenerCounters counters_;
   LogThrottle accept_error_log_;
   LogThrottle refusal_log_;
+  std::uint64_t refusals_unrecorded_ = 0;  // held back from the observer since its last refusal record
   LogThrottle timeout_log_;
   std::optional<std::chrono::steady_clock::time_point> drain_until_;  // set while draining the queue
   std::chrono::steady_clock::time_point drain_limit_{};  // when a drain ends whatever is still queued
