@@ -4,9 +4,17 @@
 // hostile values escaped; SIGUSR1 reopening the file; nothing lost on stop.
 
 #include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+#include <cstring>
+#include <map>
 
 #include <filesystem>
 #include <fstream>
@@ -384,4 +392,106 @@ TEST_CASE("access_log = \"stderr\" writes the lines beside porticod's own", "[ac
   CHECK(c.read_all() == "Hello from server!\n");
   CHECK(d.wait_log(" listener=hello handler=greeting peer=" + peer_of(c) + " local=127.0.0.1:" +
                    std::to_string(d.port()) + " duration="));
+}
+
+namespace {
+
+// journald's native protocol socket, as porticod sees it: no journald runs
+// here (and PID 1 need not be systemd), so porticod runs in a mount
+// namespace of its own where a tmpfs covers /run, and the test's datagram
+// socket is bound at /run/systemd/journal/socket there. The socket is
+// created before the fork: the test reads what porticod sends to it.
+int journal_socket = -1;
+
+void private_journal() {
+  const char* path = "/run/systemd/journal/socket";
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strcpy(address.sun_path, path);
+  if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+      mount("tmpfs", "/run", "tmpfs", 0, "mode=0755") != 0 || mkdir("/run/systemd", 0755) != 0 ||
+      mkdir("/run/systemd/journal", 0755) != 0 ||
+      bind(journal_socket, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || chmod(path, 0666) != 0) {
+    _exit(121);
+  }
+}
+
+// One journal entry in the native protocol: "KEY=value\n", or for a value
+// with a newline "KEY\n", its size as 64-bit little endian, the value, "\n".
+std::map<std::string, std::string> journal_fields(const std::string& datagram) {
+  std::map<std::string, std::string> fields;
+  std::size_t at = 0;
+  while (at < datagram.size()) {
+    const auto nl = datagram.find('\n', at);
+    if (nl == std::string::npos) break;
+    const std::string line = datagram.substr(at, nl - at);
+    const auto eq = line.find('=');
+    if (eq != std::string::npos) {
+      fields[line.substr(0, eq)] = line.substr(eq + 1);
+      at = nl + 1;
+      continue;
+    }
+    std::uint64_t size = 0;
+    for (int i = 7; i >= 0; --i) size = size << 8 | static_cast<unsigned char>(datagram[nl + 1 + i]);
+    fields[line] = datagram.substr(nl + 9, size);
+    at = nl + 9 + size + 1;
+  }
+  return fields;
+}
+
+std::optional<std::map<std::string, std::string>> next_entry(Millis timeout = 5s) {
+  pollfd p{journal_socket, POLLIN, 0};
+  if (poll(&p, 1, static_cast<int>(timeout.count())) != 1) return std::nullopt;
+  std::string buffer(65536, '\0');
+  const ssize_t n = recv(journal_socket, buffer.data(), buffer.size(), 0);
+  if (n <= 0) return std::nullopt;
+  buffer.resize(static_cast<std::size_t>(n));
+  return journal_fields(buffer);
+}
+
+}  // namespace
+
+TEST_CASE("access_log = \"journal\": each value is a journal field, the line is the MESSAGE", "[access_log][journal]") {
+  if (getuid() != 0) {
+    WARN("needs root for a private mount namespace; not run");
+    return;
+  }
+  journal_socket = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  REQUIRE(journal_socket >= 0);
+  struct Close {
+    ~Close() { close(std::exchange(journal_socket, -1)); }
+  } closer;
+  auto d = Daemon::start("[daemon]\naccess_log = \"journal\"\n"
+                         "[[listener]]\nname = \"hello\"\naddress = \"127.0.0.1:0\"\n"
+                         "[[listener]]\nname = \"shut\"\naddress = \"127.0.0.1:0\"\ndeny = [\"0.0.0.0/0\"]\n",
+                         Daemon::Options{.listeners = 2, .before_exec = private_journal});
+  Client c(d.port("hello"));
+  c.send("GET request\n");
+  CHECK(c.read_all() == "Hello from server!\n");
+  auto entry = next_entry();
+  REQUIRE(entry);
+  auto& f = *entry;
+  CHECK(f["PRIORITY"] == "6");
+  CHECK(f["SYSLOG_IDENTIFIER"] == "porticod");
+  CHECK(f["PORTICO_LISTENER"] == "hello");
+  CHECK(f["PORTICO_HANDLER"] == "greeting");
+  CHECK(f["PORTICO_PEER"] == peer_of(c));
+  CHECK(f["PORTICO_LOCAL"] == "127.0.0.1:" + std::to_string(d.port("hello")));
+  CHECK(f["PORTICO_BYTES_IN"] == "12");
+  CHECK(f["PORTICO_BYTES_OUT"] == "19");
+  CHECK(f["PORTICO_END"] == "handler_done");
+  CHECK(std::regex_match(f["PORTICO_DURATION"], std::regex(any_duration)));
+  CHECK(std::regex_match(f["MESSAGE"], std::regex(expected(connection("hello", "greeting", peer_of(c),
+                                                                      d.port("hello"), 12, 19, "handler_done"),
+                                                           "logfmt"))));
+  CHECK(f.count("PORTICO_TIME") == 0);  // the journal has its own
+
+  Client refused(d.port("shut"));
+  CHECK(refused.wait_closed());
+  entry = next_entry();
+  REQUIRE(entry);
+  CHECK((*entry)["PORTICO_LISTENER"] == "shut");
+  CHECK((*entry)["PORTICO_PEER"] == peer_of(refused));
+  CHECK((*entry)["PORTICO_REFUSED"] == "access");
+  CHECK((*entry)["PORTICO_DETAIL"] == "denied by 0.0.0.0/0");
 }
