@@ -50,7 +50,7 @@ AccessLog::Target target_of(const std::string& access_log) {
 }  // namespace
 
 AccessLog::AccessLog(const DaemonConfig& config, boost::asio::any_io_executor executor,
-                     std::shared_ptr<spdlog::logger> log)
+                     std::shared_ptr<spdlog::logger> log, std::optional<uid_t> owner)
     : target_(target_of(config.access_log)),
       format_(config.access_log_format),
       path_(config.access_log),
@@ -60,6 +60,10 @@ AccessLog::AccessLog(const DaemonConfig& config, boost::asio::any_io_executor ex
     std::string error;
     fd_ = open_file(path_, error);
     if (fd_ < 0) throw std::runtime_error(error);
+    if (owner && ::fchown(fd_, *owner, static_cast<gid_t>(-1)) != 0) {
+      log_->warn("access log {}: cannot give it to uid {}: {}; SIGUSR1 may not be able to reopen it",
+                 escape_text(path_), *owner, std::strerror(errno));
+    }
   } else if (target_ == Target::stderr_stream) {
     fd_ = STDERR_FILENO;
   }

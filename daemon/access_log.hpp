@@ -12,6 +12,8 @@
 // up. stop() writes everything still buffered: nothing is lost on a clean
 // stop.
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -37,8 +39,11 @@ class AccessLog final : public ConnectionObserver, public std::enable_shared_fro
   // created with mode 0640) and starts the writer; throws
   // std::runtime_error when the file cannot be opened. What the writer has
   // to say (a failed write, a reopen) is logged through `log` on
-  // `executor`, the server's thread.
-  AccessLog(const DaemonConfig& config, boost::asio::any_io_executor executor, std::shared_ptr<spdlog::logger> log);
+  // `executor`, the server's thread. `owner`: the user porticod will serve
+  // as, when it opens the file as root before dropping root; the file is
+  // given to it, so that SIGUSR1 can reopen it later.
+  AccessLog(const DaemonConfig& config, boost::asio::any_io_executor executor, std::shared_ptr<spdlog::logger> log,
+            std::optional<uid_t> owner = std::nullopt);
   ~AccessLog() override;
   AccessLog(const AccessLog&) = delete;
   AccessLog& operator=(const AccessLog&) = delete;

@@ -100,7 +100,9 @@ int Runtime::run(const Config& config) {
     if (!config.daemon.log_file.empty()) log_to_file(*log_, config.daemon.log_file);
     // Opened before root is dropped, as the log file is.
     if (config.daemon.access_log_on()) {
-      access_log_ = std::make_shared<AccessLog>(config.daemon, io_.get_executor(), log_);
+      std::optional<uid_t> owner;
+      if (geteuid() == 0 && serving_uid(config.daemon) != 0) owner = serving_uid(config.daemon);
+      access_log_ = std::make_shared<AccessLog>(config.daemon, io_.get_executor(), log_, owner);
       server_.set_observer(access_log_);
     }
     const auto before = unix_socket_inodes(config);

@@ -495,3 +495,67 @@ TEST_CASE("access_log = \"journal\": each value is a journal field, the line is 
   CHECK((*entry)["PORTICO_REFUSED"] == "access");
   CHECK((*entry)["PORTICO_DETAIL"] == "denied by 0.0.0.0/0");
 }
+
+TEST_CASE("started as root, porticod gives the access log file it opened to the user it serves as", "[access_log]") {
+  if (getuid() != 0) {
+    WARN("needs root; not run");
+    return;
+  }
+  TempDir dir;
+  const std::string path = (dir.path() / "access.log").string();
+  auto d = Daemon::start("[daemon]\nuser = \"nobody\"\naccess_log = \"" + path +
+                             "\"\n[[listener]]\nname = \"hello\"\naddress = \"127.0.0.1:0\"\n",
+                         Daemon::Options{.as_root = true});
+  struct stat st {};
+  REQUIRE(stat(path.c_str(), &st) == 0);
+  CHECK(st.st_uid == 65534);
+  CHECK((st.st_mode & 0777) == 0640);
+  // Reopening the same file, as nobody, works.
+  d.signal(SIGUSR1);
+  CHECK(d.wait_log("SIGUSR1: access log " + path + " reopened"));
+  Client c(d.port());
+  c.send("x\n");
+  CHECK(c.read_all() == "Hello from server!\n");
+  CHECK(wait_lines(path, 1).size() == 1);
+}
+
+TEST_CASE("TLS listeners: the handshake's parameters on the line, a failed handshake as a refusal", "[access_log][tls]") {
+  TempDir dir;
+  const std::string cert = (dir.path() / "cert.pem").string();
+  const std::string key = (dir.path() / "key.pem").string();
+  const std::string make = "openssl req -x509 -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -days 2 "
+                           "-subj /CN=localhost -keyout " + key + " -out " + cert + " >/dev/null 2>&1 && chmod 0644 " +
+                           key;
+  REQUIRE(std::system(make.c_str()) == 0);
+  const std::string path = (dir.path() / "access.log").string();
+  auto d = Daemon::start(daemon_section(path, "logfmt") + "[[listener]]\nname = \"secure\"\naddress = \"127.0.0.1:0\"\n"
+                         "tls_certificate = \"" + cert + "\"\ntls_key = \"" + key + "\"\n");
+  const std::string out = (dir.path() / "out").string();
+  const std::string client = "printf 'x\\n' | timeout 10 openssl s_client -quiet -tls1_3 -servername sni.test "
+                             "-connect 127.0.0.1:" + std::to_string(d.port()) + " >" + out + " 2>/dev/null";
+  CHECK(std::system(client.c_str()) == 0);
+  std::ifstream answer(out);
+  std::string reply;
+  std::getline(answer, reply);
+  CHECK(reply == "Hello from server!");
+
+  Client plain(d.port());
+  plain.send("GET / HTTP/1.0\r\n\r\n");
+  CHECK(plain.wait_closed());
+  const auto lines = wait_lines(path, 2);
+  REQUIRE(lines.size() == 2);
+  auto fields = connection("secure", "greeting", R"(127\.0\.0\.1:\d+)", d.port(), 2, 19, "handler_done");
+  fields[3].kind = Field::pattern_text;
+  fields.push_back({"tls_protocol", "TLSv1.3"});
+  fields.push_back({"tls_cipher", "TLS_AES_256_GCM_SHA384"});
+  fields.push_back({"tls_sni", "sni.test"});
+  fields.push_back({"tls_resumed", "false", Field::number});
+  const std::string served = lines[0].find(" refused=") == std::string::npos ? lines[0] : lines[1];
+  INFO(served);
+  CHECK(line_matches(served, fields, "logfmt"));
+  const std::string line = line_for(lines, peer_of(plain));
+  INFO(line);
+  CHECK(line_matches(line, refusal("secure", "greeting", peer_of(plain), "tls_handshake",
+                                       "TLS handshake failed: http request (SSL routines)"),
+                     "logfmt"));
+}
