@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include <portico/metrics.hpp>
+#include <portico/version.hpp>
 
 #include "core/listener.hpp"
 
@@ -363,6 +364,9 @@ void Server::write_metrics(MetricsWriter& out) const {
   out.gauge("portico_config_last_reload_success_timestamp_seconds",
             "When the running configuration was loaded (Unix time)", {},
             std::chrono::duration<double>(impl_->last_config.time_since_epoch()).count());
+  if (impl_->counters->observer) impl_->counters->observer->write_metrics(out);
+  out.gauge("portico_build_info", "The running porticod's version (always 1)", {{"version", version()}}, 1);
+  write_process_metrics(out);
 }
 
 Result<void> Server::disable(std::string_view name) {

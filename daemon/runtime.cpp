@@ -66,6 +66,11 @@ Diagnostics check_host(const Config& config) {
       errors.error(daemon.position("log_file"), fmt::format("[daemon] log_file cannot be opened: {}", why));
     }
   }
+  if (daemon.access_log.starts_with('/')) {
+    if (const std::string why = check_log_file(daemon.access_log); !why.empty()) {
+      errors.error(daemon.position("access_log"), fmt::format("[daemon] access_log cannot be opened: {}", why));
+    }
+  }
   return errors;
 }
 
@@ -97,6 +102,13 @@ int Runtime::run(const Config& config) {
   config_ = config;
   try {
     if (!config.daemon.log_file.empty()) log_to_file(*log_, config.daemon.log_file);
+    // Opened before root is dropped, as the log file is.
+    if (config.daemon.access_log_on()) {
+      std::optional<uid_t> owner;
+      if (geteuid() == 0 && serving_uid(config.daemon) != 0) owner = serving_uid(config.daemon);
+      access_log_ = std::make_shared<AccessLog>(config.daemon, io_.get_executor(), log_, owner);
+      server_.set_observer(access_log_);
+    }
     const auto before = unix_socket_inodes(config);
     if (auto started = server_.start(config, inherited_listen_sockets()); !started) {
       log_->error("{}", started.error().message());
@@ -137,6 +149,8 @@ int Runtime::run(const Config& config) {
     notifier_.ready();
   }
   io_.run();
+  // Every connection ended and was recorded: write what is buffered.
+  if (access_log_) access_log_->stop();
   remove_files();
   return exit_ok;
 }
@@ -264,6 +278,8 @@ void Runtime::wait_for_usr1() {
     } else {
       log_->info("SIGUSR1: log file reopened");
     }
+    // The writer reopens the access log in turn, and logs the outcome.
+    if (access_log_) access_log_->reopen();
     wait_for_usr1();
   });
 }
@@ -311,6 +327,7 @@ void Runtime::apply_reload(LoadResult loaded) {
     for (const auto& error : loaded.errors.all()) log_->error("{}", error.to_string());
     if (loaded.errors.omitted() > 0) log_->error("{}", loaded.errors.omitted_line());
     log_->error("reload failed: {} error(s); still serving the previous configuration", loaded.errors.size());
+    server_.record_reload(false);
     notifier_.ready();
     return;
   }
@@ -320,7 +337,10 @@ void Runtime::apply_reload(LoadResult loaded) {
   const std::pair<const char*, bool> start_only[] = {{"user", was.user != now.user},
                                                      {"group", was.group != now.group},
                                                      {"pid_file", was.pid_file != now.pid_file},
-                                                     {"log_file", was.log_file != now.log_file}};
+                                                     {"log_file", was.log_file != now.log_file},
+                                                     {"access_log", was.access_log != now.access_log},
+                                                     {"access_log_format",
+                                                      was.access_log_format != now.access_log_format}};
   for (const auto& [key, changed] : start_only) {
     if (changed) log_->warn("reload: [daemon] {} applies only at start; restart porticod to change it", key);
   }
@@ -331,8 +351,10 @@ void Runtime::apply_reload(LoadResult loaded) {
     apply_log_level(config_);
     notifier_.store_sockets(server_.listening_sockets());
     log_->info("reload complete: {}", *summary);
+    server_.record_reload(true);
   } else {
     log_->error("reload failed: {}; still serving the previous configuration", summary.error().message());
+    server_.record_reload(false);
   }
   notifier_.ready();
 }

@@ -19,6 +19,7 @@
 #include <portico/registry.hpp>
 #include <portico/server.hpp>
 
+#include "daemon/access_log.hpp"
 #include "daemon/pid_file.hpp"
 #include "daemon/systemd.hpp"
 #include "daemon/upgrade.hpp"
@@ -87,6 +88,7 @@ class Runtime {
   int upgrade_notification_ = -1;  // this process is the new one of an upgrade
   bool handed_over_ = false;
   std::unique_ptr<PidFile> pid_file_;
+  std::shared_ptr<AccessLog> access_log_;  // when [daemon] access_log is on
   std::map<std::string, std::pair<dev_t, ino_t>> socket_files_;
   bool stopping_ = false;
   // A reload reads and validates the file on `loader_`, off the event loop.

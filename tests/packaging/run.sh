@@ -22,7 +22,7 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 
 # The tools this test runs (a fresh machine has none of them).
-"$top/tools/deps" dpkg-dev debhelper lintian mandoc man-db systemd python3 util-linux procps openssl
+"$top/tools/deps" dpkg-dev debhelper lintian mandoc man-db systemd python3 util-linux procps openssl logrotate
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/portico-pkgtest.XXXXXX")
 chmod 755 "$work"
@@ -147,6 +147,9 @@ install_pkgs() {
     /usr/bin/portico-bench --version || fail "portico-bench --version failed"
     getent passwd portico || fail "no user portico"
     getent group portico || fail "no group portico"
+    # the access log's rotation, which logrotate itself must accept
+    [[ -f /etc/logrotate.d/portico ]] || fail "/etc/logrotate.d/portico is missing"
+    logrotate --debug /etc/logrotate.d/portico 2>&1 || fail "logrotate rejects /etc/logrotate.d/portico"
     # files of the package, to check the purge against
     dpkg -L portico >"$installed_list"
     if dpkg-query -W libportico-dev >/dev/null 2>&1; then
