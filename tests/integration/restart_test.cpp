@@ -2,6 +2,7 @@
 // while porticod restarts (its sockets in systemd's file descriptor store)
 // or upgrades (SIGUSR2) are served, none refused or reset.
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -168,22 +169,48 @@ TEST_CASE("an upgrade whose new process cannot start leaves the old one serving"
 }
 
 TEST_CASE("a second SIGUSR2 during an upgrade is refused", "[upgrade]") {
-  auto d = Daemon::start("[[listener]]\nname = \"hello\"\naddress = \"127.0.0.1:0\"\n");
+  const std::string plain = "[[listener]]\nname = \"hello\"\naddress = \"127.0.0.1:0\"\n";
+  auto d = Daemon::start(plain);
+  // The new process reads the configuration again, and now it names a
+  // plugin that is a FIFO: its dlopen waits in open(2) until the test
+  // opens the other end, so the upgrade is surely still in progress when
+  // the second SIGUSR2 comes.
+  TempDir dir;
+  const std::string fifo = (dir.path() / "held.so").string();
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  REQUIRE(::chmod(fifo.c_str(), 0666) == 0);
+  d.rewrite_config("[daemon]\nplugins = [\"" + fifo + "\"]\n" + plain);
   d.signal(SIGUSR2);
   REQUIRE(d.wait_log("SIGUSR2: upgrading: started "));
-  // Hold the new process back so that the upgrade is surely in progress.
   static const std::regex started(R"(upgrading: started \S+ as pid (\d+))");
   std::smatch m;
   const std::string log = d.log();
   REQUIRE(std::regex_search(log, m, started));
-  const pid_t next = std::stoi(m[1]);
-  ::kill(next, SIGSTOP);
+  const pid_t held = std::stoi(m[1]);
   d.signal(SIGUSR2);
-  CHECK(d.wait_log("SIGUSR2: an upgrade is in progress already (new process " + std::to_string(next) +
+  CHECK(d.wait_log("SIGUSR2: an upgrade is in progress already (new process " + std::to_string(held) +
                    "): this one is refused"));
-  ::kill(next, SIGCONT);
-  REQUIRE(d.wait_log("serves every listener now", 15s));
-  CHECK(newest_upgraded(d.log()) == next);
+  // The old process serves meanwhile.
+  {
+    Client c(d.port());
+    REQUIRE(c.send("hello\n"));
+    CHECK(c.read_all(5s) == "Hello from server!\n");
+  }
+  // Let the new process go on: its plugin is empty, so it fails, and the
+  // old one goes on serving.
+  const int writer = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  REQUIRE(writer >= 0);
+  ::close(writer);
+  REQUIRE(d.wait_log("exited with status 78 before it was ready; still serving"));
+  CHECK(d.running());
+
+  // And the next SIGUSR2 upgrades.
+  d.rewrite_config(plain);
+  const std::size_t before = d.log().size();
+  d.signal(SIGUSR2);
+  REQUIRE(d.wait_log("serves every listener now", 15s, before));
+  const pid_t next = newest_upgraded(d.log());
+  CHECK(next != held);
   CHECK(d.wait_exit(15s) == 0);
   Client c(d.port());
   REQUIRE(c.send("hello\n"));
