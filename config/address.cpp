@@ -34,25 +34,22 @@ bool parse_port(std::string_view text, std::uint16_t& port) {
 
 }  // namespace
 
-std::optional<Address> parse_address(std::string_view text, std::string& error) {
+Result<Address> parse_address(std::string_view text) {
   // A NUL ends the text for inet_pton and for a socket path: whatever
   // followed it would be dropped without a word ("127.0.0.1\0junk:80").
   if (text.find('\0') != std::string_view::npos) {
-    error = fmt::format("invalid address {}: contains a NUL character", quote_text(text));
-    return std::nullopt;
+    return fail("invalid address {}: contains a NUL character", quote_text(text));
   }
   Address out;
   if (text.starts_with("unix:")) {
     out.kind = Address::Kind::unix_path;
     out.path = std::string(text.substr(5));
     if (out.path.empty() || out.path.front() != '/') {
-      error = fmt::format("invalid address {}: a Unix socket path must be absolute", quote_text(text));
-      return std::nullopt;
+      return fail("invalid address {}: a Unix socket path must be absolute", quote_text(text));
     }
     // sockaddr_un holds 108 bytes including the terminating NUL.
     if (out.path.size() > 107) {
-      error = fmt::format("invalid address {}: a Unix socket path is at most 107 bytes", quote_text(text));
-      return std::nullopt;
+      return fail("invalid address {}: a Unix socket path is at most 107 bytes", quote_text(text));
     }
     return out;
   }
@@ -62,8 +59,7 @@ std::optional<Address> parse_address(std::string_view text, std::string& error) 
   if (text.starts_with('[')) {
     const auto close = text.find(']');
     if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
-      error = fmt::format("invalid address {}: {}", quote_text(text), syntax);
-      return std::nullopt;
+      return fail("invalid address {}: {}", quote_text(text), syntax);
     }
     host = text.substr(1, close - 1);
     port = text.substr(close + 2);
@@ -71,38 +67,33 @@ std::optional<Address> parse_address(std::string_view text, std::string& error) 
   } else {
     const auto colon = text.rfind(':');
     if (colon == std::string_view::npos) {
-      error = fmt::format("invalid address {}: missing port; {}", quote_text(text), syntax);
-      return std::nullopt;
+      return fail("invalid address {}: missing port; {}", quote_text(text), syntax);
     }
     host = text.substr(0, colon);
     port = text.substr(colon + 1);
     if (host.find(':') != std::string_view::npos) {
-      error = fmt::format("invalid address {}: an IPv6 address needs brackets, e.g. \"[::1]:8888\"",
+      return fail("invalid address {}: an IPv6 address needs brackets, e.g. \"[::1]:8888\"",
                           quote_text(text));
-      return std::nullopt;
     }
     out.kind = Address::Kind::ipv4;
   }
 
   if (!parse_port(port, out.port)) {
-    error = fmt::format("invalid address {}: port {} is not a number from 0 to 65535", quote_text(text),
+    return fail("invalid address {}: port {} is not a number from 0 to 65535", quote_text(text),
                         quote_text(port));
-    return std::nullopt;
   }
   boost::system::error_code ec;
   if (out.kind == Address::Kind::ipv4) {
     const auto ip = boost::asio::ip::make_address_v4(std::string(host), ec);
     if (ec) {
-      error = fmt::format("invalid address {}: {} is not an IPv4 address (host names are not accepted)",
+      return fail("invalid address {}: {} is not an IPv4 address (host names are not accepted)",
                           quote_text(text), quote_text(host));
-      return std::nullopt;
     }
     out.host = ip.to_string();
   } else {
     const auto ip = boost::asio::ip::make_address_v6(std::string(host), ec);
     if (ec) {
-      error = fmt::format("invalid address {}: {} is not an IPv6 address", quote_text(text), quote_text(host));
-      return std::nullopt;
+      return fail("invalid address {}: {} is not an IPv6 address", quote_text(text), quote_text(host));
     }
     out.host = ip.to_string();
   }

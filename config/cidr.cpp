@@ -48,18 +48,16 @@ bool Cidr::contains(const IpBytes& ip) const {
   return mask(ip, prefix).bytes == network.bytes;
 }
 
-std::optional<Cidr> parse_cidr(std::string_view text, std::string& error) {
+Result<Cidr> parse_cidr(std::string_view text) {
   if (text.find('\0') != std::string_view::npos) {
-    error = fmt::format("invalid address prefix {}: contains a NUL character", quote_text(text));
-    return std::nullopt;
+    return fail("invalid address prefix {}: contains a NUL character", quote_text(text));
   }
   const auto slash = text.find('/');
   const auto address = text.substr(0, slash);
   auto ip = parse_ip(address);
   if (!ip) {
-    error = fmt::format("invalid address prefix {}: {} is not an IPv4 or IPv6 address", quote_text(text),
+    return fail("invalid address prefix {}: {} is not an IPv4 or IPv6 address", quote_text(text),
                         quote_text(address));
-    return std::nullopt;
   }
   const bool written_v6 = address.find(':') != std::string_view::npos;
   const unsigned max = written_v6 ? 128 : 32;
@@ -68,23 +66,20 @@ std::optional<Cidr> parse_cidr(std::string_view text, std::string& error) {
     const auto digits = text.substr(slash + 1);
     const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), prefix);
     if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size() || prefix > max) {
-      error = fmt::format("invalid address prefix {}: the length after \"/\" must be from 0 to {}", quote_text(text),
+      return fail("invalid address prefix {}: the length after \"/\" must be from 0 to {}", quote_text(text),
                           max);
-      return std::nullopt;
     }
   }
   // "::ffff:10.0.0.0/104" reads as 10.0.0.0/8.
   if (ip->v4 && written_v6) {
     if (prefix < 96) {
-      error = fmt::format("invalid address prefix {}: an IPv4-mapped prefix must be at least /96", quote_text(text));
-      return std::nullopt;
+      return fail("invalid address prefix {}: an IPv4-mapped prefix must be at least /96", quote_text(text));
     }
     prefix -= 96;
   }
   const IpBytes network = mask(*ip, prefix);
   if (network.bytes != ip->bytes) {
-    error = fmt::format("invalid address prefix {}: host bits are set after /{}", quote_text(text), prefix);
-    return std::nullopt;
+    return fail("invalid address prefix {}: host bits are set after /{}", quote_text(text), prefix);
   }
   return Cidr{network, prefix, std::string(text)};
 }

@@ -184,8 +184,7 @@ void read_defer_accept(TableReader& reader, ListenerConfig& l) {
   reader.accept("defer_accept");
   const std::string& text = node->as_string()->get();
   if (text == "auto") return;
-  std::string ignored;
-  const auto v = parse_duration(text, ignored);
+  const auto v = parse_duration(text);
   if (!v || v->count() % 1000 != 0 || *v > std::chrono::hours(1)) {
     reader.errors().error(reader.position("defer_accept"),
                           fmt::format("\"defer_accept\" in {} must be \"auto\" or whole seconds from \"0s\" to "
@@ -469,10 +468,9 @@ void load_listed_plugins(const toml::table& root, const PluginLoader& load_plugi
   for (const auto& entry : *plugins) {
     const auto* path = entry.as_string();
     if (path == nullptr) continue;
-    try {
-      load_plugin(path->get());
-    } catch (const std::exception& e) {
-      errors.error(position_of(entry.source()), fmt::format("plugin {}: {}", quote_text(path->get()), e.what()));
+    if (auto loaded = load_plugin(path->get()); !loaded) {
+      errors.error(position_of(entry.source()),
+                   fmt::format("plugin {}: {}", quote_text(path->get()), loaded.error().message()));
     }
   }
 }

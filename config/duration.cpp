@@ -21,23 +21,21 @@ constexpr Unit units[] = {{"ms", 1}, {"h", 3'600'000}, {"m", 60'000}, {"s", 1'00
 
 }  // namespace
 
-std::optional<Duration> parse_duration(std::string_view text, std::string& error) {
+Result<Duration> parse_duration(std::string_view text) {
   std::size_t digits = 0;
   while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
   const std::string_view suffix = text.substr(digits);
   if (digits == 0 || suffix.empty()) {
-    error = fmt::format("invalid duration {}: expected a whole number followed by a unit (ms, s, m or h), e.g. "
+    return fail("invalid duration {}: expected a whole number followed by a unit (ms, s, m or h), e.g. "
                         "\"250ms\", \"10s\", \"2m\"",
                         quote_text(text));
-    return std::nullopt;
   }
   const Unit* unit = nullptr;
   for (const auto& u : units) {
     if (suffix == u.suffix) unit = &u;
   }
   if (unit == nullptr) {
-    error = fmt::format("invalid duration {}: unknown unit {} (use ms, s, m or h)", quote_text(text), quote_text(suffix));
-    return std::nullopt;
+    return fail("invalid duration {}: unknown unit {} (use ms, s, m or h)", quote_text(text), quote_text(suffix));
   }
   std::int64_t value = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + digits, value);
@@ -45,8 +43,7 @@ std::optional<Duration> parse_duration(std::string_view text, std::string& error
   // time_point arithmetic clear of overflow.
   constexpr std::int64_t max_ms = std::int64_t{366} * 24 * 3'600'000;
   if (ec != std::errc{} || end != text.data() + digits || value > max_ms / unit->ms) {
-    error = fmt::format("invalid duration {}: too long (at most 366 days)", quote_text(text));
-    return std::nullopt;
+    return fail("invalid duration {}: too long (at most 366 days)", quote_text(text));
   }
   return Duration{value * unit->ms};
 }

@@ -94,10 +94,12 @@ std::optional<Duration> TableReader::duration(std::string_view key) {
     wrong_type(key, *node, "a duration string such as \"10s\"");
     return std::nullopt;
   }
-  std::string error;
-  auto d = parse_duration(s->get(), error);
-  if (!d) errors_.error(position_of(node->source()), fmt::format("\"{}\" in {}: {}", key, context_, error));
-  return d;
+  auto d = parse_duration(s->get());
+  if (!d) {
+    errors_.error(position_of(node->source()), fmt::format("\"{}\" in {}: {}", key, context_, d.error().message()));
+    return std::nullopt;
+  }
+  return *d;
 }
 
 std::optional<Address> TableReader::address(std::string_view key) {
@@ -108,10 +110,12 @@ std::optional<Address> TableReader::address(std::string_view key) {
     wrong_type(key, *node, "an address string such as \"127.0.0.1:8888\"");
     return std::nullopt;
   }
-  std::string error;
-  auto a = parse_address(s->get(), error);
-  if (!a) errors_.error(position_of(node->source()), fmt::format("\"{}\" in {}: {}", key, context_, error));
-  return a;
+  auto a = parse_address(s->get());
+  if (!a) {
+    errors_.error(position_of(node->source()), fmt::format("\"{}\" in {}: {}", key, context_, a.error().message()));
+    return std::nullopt;
+  }
+  return std::move(*a);
 }
 
 std::optional<std::string> TableReader::choice(std::string_view key, const std::vector<std::string>& choices) {
@@ -154,11 +158,11 @@ std::optional<std::vector<Cidr>> TableReader::prefixes(std::string_view key) {
   std::vector<Cidr> out;
   bool ok = true;
   for (std::size_t i = 0; i < list->size(); ++i) {
-    std::string error;
-    if (auto cidr = parse_cidr((*list)[i], error)) {
+    if (auto cidr = parse_cidr((*list)[i])) {
       out.push_back(std::move(*cidr));
     } else {
-      errors_.error(position_of(node->as_array()->get(i)->source()), fmt::format("\"{}\" in {}: {}", key, context_, error));
+      errors_.error(position_of(node->as_array()->get(i)->source()),
+                    fmt::format("\"{}\" in {}: {}", key, context_, cidr.error().message()));
       ok = false;
     }
   }

@@ -128,10 +128,11 @@ int run(int argc, char** argv) {
   // Plugins load once per path: a reload that lists one again reuses it.
   std::set<std::string> loaded_plugins;
   portico::ConfigSource source;
-  source.load_plugin = [&registry, &loaded_plugins](const std::string& path) {
-    if (loaded_plugins.contains(path)) return;
-    portico::load_plugin(registry, path);
-    loaded_plugins.insert(path);
+  source.load_plugin = [&registry, &loaded_plugins](const std::string& path) -> portico::Result<void> {
+    if (loaded_plugins.contains(path)) return {};
+    auto loaded = portico::load_plugin(registry, path);
+    if (loaded) loaded_plugins.insert(path);
+    return loaded;
   };
   const bool use_embedded = !cli.config_given && access(cli.config_path.c_str(), F_OK) != 0 && errno == ENOENT;
   if (!use_embedded) source.path = cli.config_path;

@@ -46,11 +46,13 @@ bool valid_host_name(std::string_view name) {
 // parse_address's messages, worded for an upstream (which, unlike a listen
 // address, may be a host name).
 std::optional<Address> parse_ip_or_unix(std::string_view text, std::string& error) {
-  auto address = parse_address(text, error);
+  auto address = parse_address(text);
+  if (address) return std::move(*address);
+  error = address.error().message();
   constexpr std::string_view prefix = "invalid address ";
-  if (!address && error.starts_with(prefix)) error = "invalid upstream " + error.substr(prefix.size());
+  if (error.starts_with(prefix)) error = "invalid upstream " + error.substr(prefix.size());
   if (const auto note = error.find(" (host names are not accepted)"); note != std::string::npos) error.erase(note);
-  return address;
+  return std::nullopt;
 }
 
 bool numeric_ipv4_like(std::string_view host) {
@@ -144,7 +146,7 @@ std::optional<Upstream> parse_upstream(std::string_view text, std::string& error
     } else {
       // A name: borrow the address parser for the port by giving it a
       // placeholder IP.
-      auto address = parse_address(fmt::format("0.0.0.0:{}", text.substr(colon + 1)), error);
+      auto address = parse_address(fmt::format("0.0.0.0:{}", text.substr(colon + 1)));
       if (!address) {
         error = fmt::format("invalid upstream \"{}\": port \"{}\" is not a number from 1 to 65535", text,
                             text.substr(colon + 1));

@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include <portico/result.hpp>
+
 namespace portico {
 
 struct Address {
@@ -24,8 +26,8 @@ struct Address {
 };
 
 // Parses the syntax above; host names are not accepted (a listener binds to
-// an address, not to whatever a name resolves to today). On failure returns
-// nullopt and sets `error`.
-std::optional<Address> parse_address(std::string_view text, std::string& error);
+// an address, not to whatever a name resolves to today). An error says
+// what is wrong with `text`.
+Result<Address> parse_address(std::string_view text);
 
 }  // namespace portico

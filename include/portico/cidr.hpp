@@ -10,6 +10,8 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include <portico/result.hpp>
+
 namespace portico {
 
 // An IP address as 16 bytes: IPv4 addresses, and IPv4-mapped IPv6 addresses
@@ -27,7 +29,8 @@ struct Cidr {
   bool contains(const IpBytes& ip) const;
 };
 
-std::optional<Cidr> parse_cidr(std::string_view text, std::string& error);
+// An error says what is wrong with `text`.
+Result<Cidr> parse_cidr(std::string_view text);
 // Parses a numeric IPv4 or IPv6 address, unmapping IPv4-mapped ones.
 std::optional<IpBytes> parse_ip(std::string_view text);
 // The bytes of `ip`, unmapping an IPv4-mapped one.

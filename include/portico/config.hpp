@@ -16,6 +16,7 @@
 #include <portico/diagnostics.hpp>
 #include <portico/duration.hpp>
 #include <portico/options.hpp>
+#include <portico/result.hpp>
 
 namespace portico {
 
@@ -156,9 +157,9 @@ struct LoadResult {
 };
 
 // Loads one shared object named in [daemon] plugins (which registers its
-// handler types into the registry the config is then checked against);
-// throws std::exception with a message on failure.
-using PluginLoader = std::function<void(const std::string& path)>;
+// handler types into the registry the config is then checked against), or
+// says why it cannot.
+using PluginLoader = std::function<Result<void>(const std::string& path)>;
 
 // Parses and validates `text`; `source_name` names it in messages. When
 // `load_plugin` is given, the plugins the text lists are loaded first, so

@@ -6,13 +6,15 @@
 #include <string>
 #include <string_view>
 
+#include <portico/result.hpp>
+
 namespace portico {
 
 using Duration = std::chrono::milliseconds;
 
-// Parses "<integer><unit>" with unit ms, s, m or h. On failure returns
-// nullopt and sets `error` to a sentence saying what is wrong.
-std::optional<Duration> parse_duration(std::string_view text, std::string& error);
+// Parses "<integer><unit>" with unit ms, s, m or h. An error says what is
+// wrong with `text`.
+Result<Duration> parse_duration(std::string_view text);
 
 // The shortest exact spelling of `d` in the syntax above ("10s", "250ms", "2m").
 std::string format_duration(Duration d);

@@ -20,6 +20,7 @@
 #include <string>
 
 #include <portico/registry.hpp>
+#include <portico/result.hpp>
 #include <portico/version.hpp>
 
 // The version of PluginInfo's layout, raised whenever it changes; a plugin of
@@ -48,17 +49,11 @@ struct PluginInfo {
 // The name of the entry point that PORTICO_PLUGIN defines.
 inline constexpr const char* plugin_entry_point = "portico_plugin_info";
 
-// A plugin that cannot be loaded: the message says which, and why.
-class PluginError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
 // Loads the shared object at `path` (a name without a slash is searched for
 // as dlopen(3) does), checks that it is a plugin of this ABI and of exactly
-// this portico version, and lets it register its handler types. Throws
-// PluginError when the file cannot be loaded (the message carries
-// dlerror()'s, e.g. a missing file or an undefined symbol), is not a
+// this portico version, and lets it register its handler types. Fails, the
+// message naming the plugin and why, when the file cannot be loaded (with
+// dlerror()'s text, e.g. a missing file or an undefined symbol), is not a
 // portico plugin, was built against another version, or fails to register
 // (e.g. a handler type name already taken; types it registered before
 // failing stay registered).
@@ -66,7 +61,7 @@ class PluginError : public std::runtime_error {
 // A loaded plugin is never unloaded: the handler types and handlers it
 // creates have their code in it. Loading the same file twice into one
 // registry fails as a duplicate handler type. Not thread-safe, like Registry.
-void load_plugin(Registry& registry, const std::string& path);
+Result<void> load_plugin(Registry& registry, const std::string& path);
 
 }  // namespace portico
 

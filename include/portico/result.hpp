@@ -9,6 +9,7 @@
 // a handler type never declared) and for registering a handler type twice.
 // I/O outcomes of a connection are IoResult values (<portico/stream.hpp>).
 
+#include <ostream>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -38,6 +39,8 @@ template <typename... Args>
 Error fail(fmt::format_string<Args...> format, Args&&... args) {
   return fail(fmt::format(format, std::forward<Args>(args)...));
 }
+
+inline std::ostream& operator<<(std::ostream& out, const Error& error) { return out << error.message(); }
 
 template <typename T>
 using Result = boost::system::result<T, Error>;

@@ -21,17 +21,16 @@ namespace {
 
 IpBytes ip(const std::string& text) {
   const auto parsed = portico::parse_ip(text);
-  REQUIRE(parsed);
+  REQUIRE(parsed.has_value());
   return *parsed;
 }
 
 std::vector<portico::Cidr> rules(const std::vector<std::string>& texts) {
   std::vector<portico::Cidr> out;
   for (const auto& text : texts) {
-    std::string error;
-    auto rule = portico::parse_cidr(text, error);
-    INFO(error);
-    REQUIRE(rule);
+    auto rule = portico::parse_cidr(text);
+    INFO((rule ? std::string() : rule.error().message()));
+    REQUIRE(rule.has_value());
     out.push_back(std::move(*rule));
   }
   return out;

@@ -12,9 +12,9 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
-  std::string error;
-  const auto address = portico::parse_address(text, error);
+  const auto address = portico::parse_address(text);
   if (!address) {
+    const std::string error = address.error().message();
     FUZZ_CHECK(error.starts_with("invalid address \""), error);
     return 0;
   }
@@ -24,9 +24,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   // The canonical spelling parses to the same address and spells itself.
   const std::string canonical = address->to_string();
-  std::string again_error;
-  const auto again = portico::parse_address(canonical, again_error);
-  FUZZ_CHECK(again && *again == *address, canonical + ": " + again_error);
+  const auto again = portico::parse_address(canonical);
+  FUZZ_CHECK(again && *again == *address, canonical + ": " + (again ? "" : again.error().message()));
   FUZZ_CHECK(again->to_string() == canonical, canonical);
   return 0;
 }

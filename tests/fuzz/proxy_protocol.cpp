@@ -19,7 +19,7 @@
 
 #include <fuzzer/FuzzedDataProvider.h>
 
-#include "daemon/proxy_protocol.hpp"
+#include <portico/proxy_protocol.hpp>
 
 #include "check.hpp"
 
