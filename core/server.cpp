@@ -61,6 +61,16 @@ struct Server::Impl {
     }
   }
 
+  // Lets a handler start what it runs beside its connections, once it
+  // serves; after a reload it first takes over from the handler it
+  // replaces, when that one is of the same type.
+  void begin(Service& service, Service* previous) {
+    if (previous != nullptr && previous->config.handler == service.config.handler) {
+      service.handler->take_over(*previous->handler);
+    }
+    service.handler->start(HandlerContext{io.get_executor(), logger, service.config.name});
+  }
+
   // Stops a listener that a reload removed: it takes what the kernel holds
   // for it, then its connections may finish until `grace` has passed.
   void retire(ListenerPtr listener, Duration grace) {
@@ -141,6 +151,7 @@ Result<void> Server::start(const Config& config, const std::vector<int>& inherit
   impl_->counters->max_connections = config.daemon.max_connections;
   for (auto& listener : opened) {
     listener->start();
+    impl_->begin(*listener->service(), nullptr);
     impl_->listeners.push_back(std::move(listener));
   }
   return {};
@@ -196,13 +207,17 @@ Result<std::string> Server::reload(const Config& config) {
                             plan.service->config.name);
       }
       const std::string name = plan.service->config.name;
+      const ServicePtr previous = plan.existing->service();
       if (auto updated = plan.existing->update(plan.service); !updated) {
         // The socket keeps serving with its previous options.
         impl_->logger->error("{}; listener \"{}\" keeps its previous settings", updated.error().message(), name);
+      } else {
+        impl_->begin(*plan.service, previous.get());
       }
       next.push_back(plan.existing);
     } else {
       plan.fresh->start();
+      impl_->begin(*plan.service, nullptr);
       impl_->logger->info("serving {} on {} ({})", plan.service->config.name, plan.fresh->bound_address(),
                           plan.service->config.handler);
       next.push_back(plan.fresh);
