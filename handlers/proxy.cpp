@@ -215,17 +215,24 @@ void validate(const Options& options, Diagnostics& errors) {
                  "\"upstream\" lists only backups: a backup takes clients only while every other upstream is "
                  "down, so at least one must not be a backup");
   }
+  // Settings that could only matter with checks (or passive ejection) on
+  // are errors without them, unless they say what the default says (as
+  // --print-config writes every option).
   const bool checks = options.duration("health_check_interval").count() > 0;
-  for (const char* key : {"health_check_send", "health_check_expect", "health_check_fall", "health_check_rise"}) {
-    if (!checks && options.is_explicit(key)) {
-      errors.error(options.position(key),
-                   fmt::format("\"{}\" applies only with health_check_interval set (health checks are off)", key));
+  const bool check_settings[] = {!options.string("health_check_send").empty(),
+                                 !options.string("health_check_expect").empty(),
+                                 options.integer("health_check_fall") != 3, options.integer("health_check_rise") != 2};
+  const char* check_keys[] = {"health_check_send", "health_check_expect", "health_check_fall", "health_check_rise"};
+  for (std::size_t i = 0; i < std::size(check_keys); ++i) {
+    if (!checks && check_settings[i]) {
+      errors.error(options.position(check_keys[i]),
+                   fmt::format("\"{}\" applies only with health_check_interval set (health checks are off)",
+                               check_keys[i]));
     }
   }
   if (options.is_explicit("fail_timeout") && options.duration("fail_timeout").count() == 0) {
     errors.error(options.position("fail_timeout"), "\"fail_timeout\" must be longer than \"0s\"");
-  }
-  if (options.is_explicit("fail_timeout") && options.integer("max_fails") == 0) {
+  } else if (options.integer("max_fails") == 0 && options.duration("fail_timeout") != Duration(std::chrono::seconds(10))) {
     errors.error(options.position("fail_timeout"), "\"fail_timeout\" applies only with max_fails above 0");
   }
   const bool tls = options.boolean("upstream_tls");
