@@ -1,13 +1,13 @@
 #include "proxy.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
-#include <cstring>
+#include <iterator>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <optional>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -17,6 +17,7 @@
 #include <portico/connection.hpp>
 #include <portico/io.hpp>
 #include <portico/log_throttle.hpp>
+#include <portico/metrics.hpp>
 #include <portico/proxy_protocol.hpp>
 #include <portico/tls.hpp>
 
