@@ -93,9 +93,10 @@ TEST_CASE("proxy status lines, metrics and log lines follow its health checks", 
   portico::register_builtin_handlers(registry);
   Listening up;
   const std::string down = refusing_address();
+  // Before the handler: its checks' sockets and timers must go first.
+  boost::asio::io_context io(1);
   auto handler = build(registry, "upstream = [\"" + up.address() + "\", { address = \"" + down +
                                      "\", weight = 2 }]\nhealth_check_interval = \"20ms\"\nhealth_check_fall = 2\n");
-  boost::asio::io_context io(1);
   auto sink = std::make_shared<Sink>();
   auto logger = std::make_shared<spdlog::logger>("test", sink);
 
