@@ -67,6 +67,11 @@ void may_be_copied(Stream::socket_type& socket) {
 // A stream socket's read that returned less than it asked for emptied the
 // socket, though; what comes next is reported by epoll (edge-triggered),
 // which sets the flag again. So after a short read the flag is cleared.
+// That happens as the read's completion runs, and completions run in the
+// order queued, ahead of the descriptors a later epoll_wait reports: an
+// event that came after the read always sets the flag after this cleared
+// it, and an event about bytes the read took already costs one recv that
+// finds nothing, as before.
 // It is a private member of the reactor's descriptor state: reached through
 // an explicit instantiation, which may name private members. Every reactor
 // call runs on the io_context's one thread (see Server), as this does.
