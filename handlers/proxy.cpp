@@ -158,7 +158,7 @@ class Proxy final : public Handler {
       lease.release();
       upstream.reset();
       const std::string why = describe_failure(ec, connect_timeout_);
-      pool_.failed(*index, ec, why);
+      pool_.failed(*index, why);
       conn.log(debug, "upstream {} failed: {}", target.text, why);
       failures += fmt::format("{}{} ({})", failures.empty() ? "" : ", ", target.text, why);
     }

@@ -34,7 +34,7 @@ namespace {
 
 // Health lines speak in lowercase: "3 checks failed (connection refused)".
 std::string lowercase_first(std::string text) {
-  if (!text.empty() && text.size() > 1 && std::isupper(static_cast<unsigned char>(text[0])) &&
+  if (text.size() > 1 && std::isupper(static_cast<unsigned char>(text[0])) &&
       std::islower(static_cast<unsigned char>(text[1]))) {
     text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
   }
@@ -192,8 +192,7 @@ void UpstreamPool::connected(std::size_t index) {
   s.recent_fails = 0;
 }
 
-void UpstreamPool::failed(std::size_t index, const error_code& ec, const std::string& why) {
-  (void)ec;
+void UpstreamPool::failed(std::size_t index, const std::string& why) {
   const Member& m = members_[index];
   UpstreamState& s = *m.state;
   ++s.failures;

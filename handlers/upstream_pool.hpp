@@ -110,10 +110,10 @@ class UpstreamPool {
   // tried yet, every upstream is down.
   std::optional<std::size_t> choose(const Endpoint& client, const std::vector<bool>& tried);
 
-  // An attempt's outcome (the attempt counts as active from choose() until
-  // the caller's Lease ends).
+  // An attempt's outcome; `why` is describe_failure()'s. The attempt counts
+  // as active while the caller holds a Lease on the upstream's state.
   void connected(std::size_t index);
-  void failed(std::size_t index, const boost::system::error_code& ec, const std::string& why);
+  void failed(std::size_t index, const std::string& why);
 
   // Takes over the state of the upstreams `previous` also has; stops its
   // checks.
