@@ -9,15 +9,19 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
+#include <cstring>
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <random>
 #include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -28,6 +32,14 @@ using namespace portico::test;
 using Catch::Matchers::Contains;
 
 namespace {
+
+// The lowest port the kernel hands out as a connection's source.
+int ephemeral_low() {
+  std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+  int low = 32768;
+  range >> low;
+  return low;
+}
 
 bool wait_fd(int fd, short events, Clock::time_point deadline) {
   for (;;) {
@@ -52,6 +64,10 @@ class Backend {
   }
   ~Backend() { stop(); }
 
+  // On a port below the kernel's ephemeral range, so that while the
+  // backend is stopped no connection elsewhere (porticod's to the other
+  // backends, say) takes the port as its source and keeps start() from
+  // binding it again.
   void start() {
     listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     const int one = 1;
@@ -59,11 +75,26 @@ class Backend {
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(port_);
-    socklen_t len = sizeof a;
-    if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), len) != 0) throw std::runtime_error("bind");
-    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
+    int bound = -1;
+    if (port_ != 0) {
+      a.sin_port = htons(port_);
+      bound = bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    } else {
+      // Another test may hold a port: try others.
+      static std::mt19937 pick(std::random_device{}());
+      const int low = ephemeral_low();
+      const int first = std::max(1024, low - 10000);
+      for (int attempt = 0; attempt < 200 && bound != 0; ++attempt) {
+        port_ = static_cast<std::uint16_t>(std::uniform_int_distribution<int>(first, low - 1)(pick));
+        a.sin_port = htons(port_);
+        bound = bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+      }
+    }
+    if (bound != 0) {
+      const int err = errno;
+      close(std::exchange(listen_fd_, -1));
+      throw std::runtime_error("bind to port " + std::to_string(port_) + ": " + std::strerror(err));
+    }
     if (listen(listen_fd_, 64) != 0) throw std::runtime_error("listen");
     stopping_ = false;
     acceptor_ = std::thread([this] { accept_loop(); });
@@ -79,7 +110,13 @@ class Backend {
     std::vector<std::thread> sessions;
     {
       std::lock_guard lock(mutex_);
-      for (int fd : fds_) shutdown(fd, SHUT_RDWR);
+      // As a killed server's connections end, but with a reset: a FIN
+      // would leave them in TIME_WAIT on the port, in the way of start().
+      const linger abortive{1, 0};
+      for (int fd : fds_) {
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive);
+        shutdown(fd, SHUT_RD);
+      }
       sessions.swap(sessions_);
     }
     for (auto& t : sessions) t.join();
