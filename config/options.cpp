@@ -14,6 +14,7 @@ std::string_view to_string(OptionType type) {
     case OptionType::duration: return "duration";
     case OptionType::string_list: return "string-list";
     case OptionType::string_table: return "table";
+    case OptionType::upstream_list: return "upstream-list";
   }
   return "?";
 }
@@ -69,6 +70,22 @@ std::string format_option_value(const OptionValue& value, OptionType type) {
       }
       return out + (table.empty() ? "}" : " }");
     }
+    std::string operator()(const UpstreamList& list) const {
+      std::string out = "[";
+      for (std::size_t i = 0; i < list.size(); ++i) {
+        const UpstreamEntry& e = list[i];
+        if (i) out += ", ";
+        if (!e.table && e.weight == 1 && !e.backup) {
+          out += quote(e.address);
+          continue;
+        }
+        out += "{ address = " + quote(e.address);
+        if (e.weight != 1) out += fmt::format(", weight = {}", e.weight);
+        if (e.backup) out += ", backup = true";
+        out += " }";
+      }
+      return out + "]";
+    }
   };
   return std::visit(Visitor{}, value);
 }
@@ -108,6 +125,9 @@ bool Options::boolean(std::string_view name) const { return get<bool>(find(name)
 Duration Options::duration(std::string_view name) const { return get<Duration>(find(name).value, name); }
 const StringList& Options::string_list(std::string_view name) const { return get<StringList>(find(name).value, name); }
 const StringTable& Options::string_table(std::string_view name) const { return get<StringTable>(find(name).value, name); }
+const UpstreamList& Options::upstream_list(std::string_view name) const {
+  return get<UpstreamList>(find(name).value, name);
+}
 SourcePos Options::position(std::string_view name) const { return find(name).pos; }
 bool Options::is_explicit(std::string_view name) const { return find(name).explicit_value; }
 

@@ -170,6 +170,57 @@ std::optional<std::vector<Cidr>> TableReader::prefixes(std::string_view key) {
   return out;
 }
 
+std::optional<UpstreamList> TableReader::upstreams(std::string_view key) {
+  const toml::node* node = lookup(key);
+  if (node == nullptr) return std::nullopt;
+  const auto* array = node->as_array();
+  if (array == nullptr) {
+    wrong_type(key, *node, "an array of addresses");
+    return std::nullopt;
+  }
+  UpstreamList list;
+  bool ok = true;
+  for (const auto& element : *array) {
+    UpstreamEntry entry;
+    entry.pos = position_of(element.source());
+    if (const auto* s = element.as_string()) {
+      if (!free_of_nul(element, s->get())) {
+        ok = false;
+        continue;
+      }
+      entry.address = s->get();
+      list.push_back(std::move(entry));
+      continue;
+    }
+    const auto* table = element.as_table();
+    if (table == nullptr) {
+      errors_.error(entry.pos, fmt::format("\"{}\" in {} must hold address strings or tables such as "
+                                           "{{ address = \"10.0.0.2:5432\", weight = 3 }}, not {}",
+                                           key, context_, type_name(element.type())));
+      ok = false;
+      continue;
+    }
+    const std::size_t errors_before = errors_.size();
+    TableReader entry_reader(*table, fmt::format("an entry of \"{}\" in {}", key, context_), errors_);
+    entry.table = true;
+    if (auto address = entry_reader.string("address")) {
+      entry.address = std::move(*address);
+    } else {
+      entry_reader.require("address");
+    }
+    if (auto weight = entry_reader.integer("weight", 1, max_upstream_weight)) entry.weight = *weight;
+    if (auto backup = entry_reader.boolean("backup")) entry.backup = *backup;
+    entry_reader.reject_unknown({"address", "weight", "backup"});
+    if (errors_.size() != errors_before) {
+      ok = false;
+      continue;
+    }
+    list.push_back(std::move(entry));
+  }
+  if (!ok) return std::nullopt;
+  return list;
+}
+
 std::optional<OptionValue> TableReader::option(const OptionSpec& spec) {
   switch (spec.type) {
     case OptionType::string:
@@ -179,6 +230,7 @@ std::optional<OptionValue> TableReader::option(const OptionSpec& spec) {
     case OptionType::boolean: return boolean(spec.name);
     case OptionType::duration: return duration(spec.name);
     case OptionType::string_list: return strings(spec.name, spec.bytes);
+    case OptionType::upstream_list: return upstreams(spec.name);
     case OptionType::string_table: {
       const toml::node* node = lookup(spec.name);
       if (node == nullptr) return std::nullopt;

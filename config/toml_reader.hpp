@@ -39,6 +39,8 @@ class TableReader {
   std::optional<std::string> choice(std::string_view key, const std::vector<std::string>& choices);
   std::optional<StringList> strings(std::string_view key, bool bytes = false);
   std::optional<std::vector<Cidr>> prefixes(std::string_view key);
+  // An array of strings and { address, weight, backup } tables.
+  std::optional<UpstreamList> upstreams(std::string_view key);
   // A value of any OptionType, for handler options.
   std::optional<OptionValue> option(const OptionSpec& spec);
 

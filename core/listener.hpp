@@ -99,6 +99,8 @@ class Listener : public boost::intrusive_ref_counter<Listener, boost::thread_uns
 
   const ListenerConfig& config() const { return service_->config; }
   const Handler& handler() const { return *service_->handler; }
+  // The generation new connections get.
+  const ServicePtr& service() const { return service_; }
   // The address actually bound (the real port when 0 was asked).
   const std::string& bound_address() const { return bound_address_; }
   std::size_t active() const { return active_; }

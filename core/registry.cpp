@@ -60,7 +60,7 @@ std::string Registry::describe() const {
       if (!spec.choices.empty()) {
         doc += fmt::format(" (one of: {})", fmt::join(spec.choices, ", "));
       }
-      out += fmt::format("    {:<{}}  {:<11}  {:<{}}  {}\n", spec.name, name_width, to_string(spec.type), defaults[i],
+      out += fmt::format("    {:<{}}  {:<13}  {:<{}}  {}\n", spec.name, name_width, to_string(spec.type), defaults[i],
                          default_width, doc);
     }
   }

@@ -62,6 +62,16 @@ struct Server::Impl {
     }
   }
 
+  // Lets a handler start what it runs beside its connections, once it
+  // serves; after a reload it first takes over from the handler it
+  // replaces, when that one is of the same type.
+  void begin(Service& service, Service* previous) {
+    if (previous != nullptr && previous->config.handler == service.config.handler) {
+      service.handler->take_over(*previous->handler);
+    }
+    service.handler->start(HandlerContext{io.get_executor(), logger, service.config.name});
+  }
+
   // Stops a listener that a reload removed: it takes what the kernel holds
   // for it, then its connections may finish until `grace` has passed.
   void retire(ListenerPtr listener, Duration grace) {
@@ -165,6 +175,7 @@ Result<void> Server::start(const Config& config, const std::vector<InheritedSock
   for (auto& listener : opened) {
     if (impl_->keep_socket_files) listener->keep_socket_file();
     listener->start();
+    impl_->begin(*listener->service(), nullptr);
     impl_->listeners.push_back(std::move(listener));
   }
   return {};
@@ -244,14 +255,18 @@ Result<std::string> Server::reload(const Config& config) {
                             plan.service->config.name);
       }
       const std::string name = plan.service->config.name;
+      const ServicePtr previous = plan.existing->service();
       if (auto updated = plan.existing->update(plan.service); !updated) {
         // The socket keeps serving with its previous options.
         impl_->logger->error("{}; listener \"{}\" keeps its previous settings", updated.error().message(), name);
+      } else {
+        impl_->begin(*plan.service, previous.get());
       }
       next.push_back(plan.existing);
     } else {
       if (impl_->keep_socket_files) plan.fresh->keep_socket_file();
       plan.fresh->start();
+      impl_->begin(*plan.service, nullptr);
       impl_->logger->info("serving {} on {} ({})", plan.service->config.name, plan.fresh->bound_address(),
                           plan.service->config.handler);
       next.push_back(plan.fresh);

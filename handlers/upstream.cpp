@@ -45,14 +45,14 @@ bool valid_host_name(std::string_view name) {
 
 // parse_address's messages, worded for an upstream (which, unlike a listen
 // address, may be a host name).
-std::optional<Address> parse_ip_or_unix(std::string_view text, std::string& error) {
+Result<Address> parse_ip_or_unix(std::string_view text) {
   auto address = parse_address(text);
   if (address) return std::move(*address);
-  error = address.error().message();
+  std::string error = address.error().message();
   constexpr std::string_view prefix = "invalid address ";
   if (error.starts_with(prefix)) error = "invalid upstream " + error.substr(prefix.size());
   if (const auto note = error.find(" (host names are not accepted)"); note != std::string::npos) error.erase(note);
-  return std::nullopt;
+  return fail(std::move(error));
 }
 
 bool numeric_ipv4_like(std::string_view host) {
@@ -113,11 +113,11 @@ asio::awaitable<error_code> resolve(const Upstream& upstream, clock::time_point 
 
 }  // namespace
 
-std::optional<Upstream> parse_upstream(std::string_view text, std::string& error) {
+Result<Upstream> parse_upstream(std::string_view text) {
   Upstream out;
   if (text.starts_with("unix:") || text.starts_with('[')) {
-    auto address = parse_ip_or_unix(text, error);
-    if (!address) return std::nullopt;
+    auto address = parse_ip_or_unix(text);
+    if (!address) return address.error();
     if (address->kind == Address::Kind::unix_path) {
       out.kind = Upstream::Kind::unix_path;
       out.path = address->path;
@@ -128,19 +128,17 @@ std::optional<Upstream> parse_upstream(std::string_view text, std::string& error
   } else {
     const auto colon = text.rfind(':');
     if (colon == std::string_view::npos) {
-      error = fmt::format("invalid upstream \"{}\": missing port; expected \"host:port\", \"[ipv6]:port\" or "
+      return fail("invalid upstream \"{}\": missing port; expected \"host:port\", \"[ipv6]:port\" or "
                           "\"unix:/path\"",
                           text);
-      return std::nullopt;
     }
     const std::string_view host = text.substr(0, colon);
     if (host.find(':') != std::string_view::npos) {
-      error = fmt::format("invalid upstream \"{}\": an IPv6 address needs brackets, e.g. \"[::1]:80\"", text);
-      return std::nullopt;
+      return fail("invalid upstream \"{}\": an IPv6 address needs brackets, e.g. \"[::1]:80\"", text);
     }
     if (numeric_ipv4_like(host)) {
-      auto address = parse_ip_or_unix(text, error);
-      if (!address) return std::nullopt;
+      auto address = parse_ip_or_unix(text);
+      if (!address) return address.error();
       out.host = address->host;
       out.port = address->port;
     } else {
@@ -148,14 +146,12 @@ std::optional<Upstream> parse_upstream(std::string_view text, std::string& error
       // placeholder IP.
       auto address = parse_address(fmt::format("0.0.0.0:{}", text.substr(colon + 1)));
       if (!address) {
-        error = fmt::format("invalid upstream \"{}\": port \"{}\" is not a number from 1 to 65535", text,
+        return fail("invalid upstream \"{}\": port \"{}\" is not a number from 1 to 65535", text,
                             text.substr(colon + 1));
-        return std::nullopt;
       }
       if (!valid_host_name(host)) {
-        error = fmt::format("invalid upstream \"{}\": \"{}\" is neither an IP address nor a valid host name", text,
+        return fail("invalid upstream \"{}\": \"{}\" is neither an IP address nor a valid host name", text,
                             host);
-        return std::nullopt;
       }
       out.kind = Upstream::Kind::host_name;
       out.host = std::string(host);
@@ -163,8 +159,7 @@ std::optional<Upstream> parse_upstream(std::string_view text, std::string& error
     }
   }
   if (out.kind != Upstream::Kind::unix_path && out.port == 0) {
-    error = fmt::format("invalid upstream \"{}\": port 0 cannot be connected to", text);
-    return std::nullopt;
+    return fail("invalid upstream \"{}\": port 0 cannot be connected to", text);
   }
   switch (out.kind) {
     case Upstream::Kind::unix_path: out.text = "unix:" + out.path; break;

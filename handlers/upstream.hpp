@@ -12,6 +12,7 @@
 #include <boost/system/error_code.hpp>
 
 #include <portico/duration.hpp>
+#include <portico/result.hpp>
 
 namespace portico::handlers {
 
@@ -26,8 +27,8 @@ struct Upstream {
 };
 
 // Parses "a.b.c.d:port", "[ipv6]:port", "unix:/path" or "host.name:port"
-// (port 1-65535). On failure returns nullopt and sets `error`.
-std::optional<Upstream> parse_upstream(std::string_view text, std::string& error);
+// (port 1-65535). An error says what is wrong with `text`.
+Result<Upstream> parse_upstream(std::string_view text);
 
 using UpstreamSocket = boost::asio::generic::stream_protocol::socket;
 

@@ -16,10 +16,26 @@
 #include <portico/options.hpp>
 #include <portico/result.hpp>
 
+namespace spdlog {
+class logger;
+}
+
 namespace portico {
 
 class Connection;
 class MetricsWriter;
+
+// What a handler gets for work of its own, beside its connections.
+struct HandlerContext {
+  // The server's: every connection of the listener runs on it. Work the
+  // handler starts here runs on the same thread as serve().
+  boost::asio::any_io_executor executor;
+  // The server's log, for lines about the handler itself rather than one
+  // connection; such lines start with `listener "NAME": `, as the server's
+  // own lines about a listener do.
+  std::shared_ptr<spdlog::logger> logger;
+  std::string listener;  // the listener's name
+};
 
 // One handler object serves every connection of one listener (built from
 // that listener's options). serve() runs as its own coroutine per connection
@@ -63,6 +79,15 @@ class Handler {
   // before this handler serves its first connection. The default keeps
   // nothing.
   virtual void take_over(Handler& previous) { (void)previous; }
+
+  // Called once, when the handler starts to serve its listener: at the
+  // server's start, or when a reload put it in place (after take_over()).
+  // A handler with work of its own between connections (the proxy's health
+  // checks) starts it here on `context.executor`, and ends it in its
+  // destructor, which runs once the listener dropped the handler and its
+  // last connection ended. A handler that a failed reload built is destroyed
+  // without being started. The default does nothing.
+  virtual void start(const HandlerContext& context) { (void)context; }
 };
 
 // What a probe checks: a listener of the handler's type, from outside.

@@ -16,14 +16,35 @@
 
 namespace portico {
 
-enum class OptionType { string, integer, boolean, duration, string_list, string_table };
+enum class OptionType { string, integer, boolean, duration, string_list, string_table, upstream_list };
 
 // The word used for a type in messages and in --list-handlers.
 std::string_view to_string(OptionType type);
 
 using StringList = std::vector<std::string>;
 using StringTable = std::map<std::string, std::string>;
-using OptionValue = std::variant<std::string, std::int64_t, bool, Duration, StringList, StringTable>;
+
+// One server of an upstream_list option, written either as its address alone
+// ("10.0.0.1:5432") or as an inline table: { address = "10.0.0.2:5432",
+// weight = 3, backup = true }. The reader checks the entry's shape and the
+// weight's range (1 to max_upstream_weight); what an address may be is the
+// handler's to check (OptionValidator), at `pos`.
+struct UpstreamEntry {
+  std::string address;
+  std::int64_t weight = 1;
+  bool backup = false;
+  bool table = false;  // written as a table: printed back as one
+  SourcePos pos;       // of the entry itself
+
+  // The same server with the same role; where it was written does not count.
+  friend bool operator==(const UpstreamEntry& a, const UpstreamEntry& b) {
+    return a.address == b.address && a.weight == b.weight && a.backup == b.backup && a.table == b.table;
+  }
+};
+using UpstreamList = std::vector<UpstreamEntry>;
+inline constexpr std::int64_t max_upstream_weight = 256;
+
+using OptionValue = std::variant<std::string, std::int64_t, bool, Duration, StringList, StringTable, UpstreamList>;
 
 // One option of a handler type. `default_value` empty means the option is
 // required. `choices` restricts a string option to a set of words; `min` and
@@ -62,6 +83,7 @@ class Options {
   Duration duration(std::string_view name) const;
   const StringList& string_list(std::string_view name) const;
   const StringTable& string_table(std::string_view name) const;
+  const UpstreamList& upstream_list(std::string_view name) const;
 
   // Where the value was written (the listener's position for a default).
   SourcePos position(std::string_view name) const;

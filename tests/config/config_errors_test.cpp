@@ -261,6 +261,14 @@ TEST_CASE("no name, path or argument may hold a NUL; a greeting's message may", 
       portico::parse_config("[[listener]]\naddress = \"127.0.0.1:8080\"\nmessage = \"a\\u0000b\"\n", "my.toml", registry);
   REQUIRE(greeting.config);
   CHECK(greeting.config->listeners[0].options.string("message") == std::string("a\0b", 3));
+  // Nor may a health check's bytes: binary protocols hold NULs.
+  const auto proxy = portico::parse_config(
+      "[[listener]]\naddress = \"127.0.0.1:8080\"\nhandler = \"proxy\"\nupstream = [\"127.0.0.1:1\"]\n"
+      "health_check_interval = \"1s\"\nhealth_check_send = \"\\u0000\\u0001\"\nhealth_check_expect = \"\\u0000\"\n",
+      "my.toml", registry);
+  REQUIRE(proxy.config);
+  CHECK(proxy.config->listeners[0].options.string("health_check_send") == std::string("\0\1", 2));
+  CHECK(proxy.config->listeners[0].options.string("health_check_expect") == std::string("\0", 1));
 }
 
 TEST_CASE("access_log: off, stderr, journal or an absolute path; its format and listener keys only when on",

@@ -51,7 +51,7 @@ TEST_CASE("describe() prints each type and its options from the schema", "[regis
   r.add(nothing_type("nothing"));
   CHECK(r.describe() ==
         "nothing: does nothing\n"
-        "    level  integer      3  how much\n");
+        "    level  integer        3  how much\n");
 }
 
 TEST_CASE("a registered type validates options in a config", "[registry][config]") {

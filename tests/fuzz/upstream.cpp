@@ -15,9 +15,9 @@ using portico::handlers::Upstream;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
-  std::string error;
-  const auto upstream = portico::handlers::parse_upstream(text, error);
+  const auto upstream = portico::handlers::parse_upstream(text);
   if (!upstream) {
+    const std::string error = upstream.error().message();
     FUZZ_CHECK(error.starts_with("invalid upstream \""), error);
     return 0;
   }
@@ -31,9 +31,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
 
   // The canonical spelling (the one logs show) parses to the same upstream.
-  std::string again_error;
-  const auto again = portico::handlers::parse_upstream(upstream->text, again_error);
-  FUZZ_CHECK(again, upstream->text + ": " + again_error);
+  const auto again = portico::handlers::parse_upstream(upstream->text);
+  FUZZ_CHECK(again, upstream->text + ": " + (again ? "" : again.error().message()));
   FUZZ_CHECK(again->kind == upstream->kind && again->host == upstream->host && again->port == upstream->port &&
                  again->path == upstream->path && again->text == upstream->text,
              upstream->text + " -> " + again->text);

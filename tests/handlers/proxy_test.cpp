@@ -465,8 +465,8 @@ TEST_CASE("bad upstreams are config errors with their position", "[handlers][pro
                                           "upstream = [\"" + upstream + "\"]\n");
     const auto r = run_porticod({"--check", "-c", path});
     CHECK(r.exit_code == 78);
-    // The position of the value, not of the key.
-    CHECK_THAT(r.err, Contains(path + ":4:12: " + message));
+    // The position of the entry, not of the key or the array.
+    CHECK_THAT(r.err, Contains(path + ":4:13: " + message));
   };
   check("10.0.0.1", "invalid upstream \"10.0.0.1\": missing port");
   check("::1:80", "invalid upstream \"::1:80\": an IPv6 address needs brackets");

@@ -13,17 +13,16 @@ using portico::handlers::Upstream;
 namespace {
 
 Upstream upstream(const std::string& text) {
-  std::string error;
-  auto parsed = portico::handlers::parse_upstream(text, error);
-  INFO(text << ": " << error);
-  REQUIRE(parsed);
+  auto parsed = portico::handlers::parse_upstream(text);
+  INFO(text << ": " << (parsed ? "" : parsed.error().message()));
+  REQUIRE(parsed.has_value());
   return *parsed;
 }
 
 // The error parse_upstream gives for `text` (empty when it parsed).
 std::string error_of(const std::string& text) {
-  std::string error;
-  return portico::handlers::parse_upstream(text, error) ? "" : error;
+  auto parsed = portico::handlers::parse_upstream(text);
+  return parsed ? "" : parsed.error().message();
 }
 
 }  // namespace

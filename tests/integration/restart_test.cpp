@@ -198,7 +198,13 @@ TEST_CASE("a second SIGUSR2 during an upgrade is refused", "[upgrade]") {
   }
   // Let the new process go on: its plugin is empty, so it fails, and the
   // old one goes on serving.
-  const int writer = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  // (A non-blocking open for writing fails with ENXIO until the new
+  // process has reached its open for reading.)
+  int writer = -1;
+  for (int i = 0; i < 1000 && writer < 0; ++i) {
+    writer = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (writer < 0) std::this_thread::sleep_for(10ms);
+  }
   REQUIRE(writer >= 0);
   ::close(writer);
   REQUIRE(d.wait_log("exited with status 78 before it was ready; still serving"));
