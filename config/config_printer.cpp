@@ -36,6 +36,7 @@ std::string print_config(const Config& config, const Registry& registry) {
   if (!d.pid_file.empty()) out += fmt::format("pid_file = {}\n", quoted(d.pid_file));
   if (!d.log_file.empty()) out += fmt::format("log_file = {}\n", quoted(d.log_file));
   out += fmt::format("plugins = {}\n", quoted_list(d.plugins));
+  out += fmt::format("control_socket = {}\n", quoted(d.control_socket));
 
   for (const auto& l : config.listeners) {
     const bool ip = l.address.is_ip();
