@@ -133,6 +133,7 @@ int run(int argc, char** argv) {
     portico::load_plugin(registry, path);
     loaded_plugins.insert(path);
   };
+  source.plugin_loaded = [&loaded_plugins](const std::string& path) { return loaded_plugins.contains(path); };
   const bool use_embedded = !cli.config_given && access(cli.config_path.c_str(), F_OK) != 0 && errno == ENOENT;
   if (!use_embedded) source.path = cli.config_path;
 
