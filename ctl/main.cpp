@@ -221,6 +221,8 @@ int run(int argc, char** argv) {
     }
   }
   ::close(fd);
+  // Refused before porticod read the request, the answer has no JSON body.
+  if (json && status->code != exit_ok && body.empty()) return failure(json, status->code, status->message);
   for (const auto& line : body) std::cout << line << "\n";
   std::cout.flush();
   if (status->code != exit_ok) std::cerr << "porticoctl: " << status->message << "\n";

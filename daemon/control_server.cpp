@@ -100,6 +100,8 @@ namespace {
 template <typename S>
 class Slot {
  public:
+  // Taken when the client is accepted: the coroutine that serves it only
+  // starts later, after the accept loop may have accepted others.
   Slot(std::shared_ptr<S> shared, Stream* stream) : shared_(std::move(shared)), stream_(stream) {
     shared_->clients.insert(stream_);
   }
@@ -137,17 +139,18 @@ asio::awaitable<ControlServer::Answer> ask(std::shared_ptr<S> shared, const cont
   co_return std::move(*pending->answer);
 }
 
+// Writes one answer; false when the client is gone or does not read it.
+// The text is the coroutine's own: GCC 12 mishandles temporaries that
+// live across a co_await (it destroys them twice).
+asio::awaitable<bool> send_answer(Stream& stream, std::string text) {
+  const IoResult written = co_await stream.write(asio::buffer(text), ControlServer::write_timeout);
+  co_return written.ok();
+}
+
 template <typename S>
 asio::awaitable<void> serve_client(std::shared_ptr<S> shared, std::unique_ptr<Stream> stream,
-                                   ControlServer::Peer peer) {
+                                   [[maybe_unused]] std::unique_ptr<Slot<S>> slot, ControlServer::Peer peer) {
   using clock = Stream::clock;
-  const Slot<S> slot(shared, stream.get());
-  const auto write = [&stream](const Status& status,
-                               const std::vector<std::string>& body) -> asio::awaitable<bool> {
-    const std::string text = control::format_answer(status, body);
-    const IoResult written = co_await stream->write(asio::buffer(text), ControlServer::write_timeout);
-    co_return written.ok();
-  };
   std::string pending;  // received, not yet taken as a request
   for (;;) {
     std::size_t newline = pending.find('\n');
@@ -158,9 +161,10 @@ asio::awaitable<void> serve_client(std::shared_ptr<S> shared, std::unique_ptr<St
       if (pending.size() >= control::max_request_line) {
         shared->log->warn("control socket: {}: request line longer than {} bytes; closing the connection",
                           peer.describe(), control::max_request_line);
-        co_await write(Status{control::exit_usage,
-                              fmt::format("request line longer than {} bytes", control::max_request_line)},
-                       {});
+        std::string answer = control::format_answer(
+            Status{control::exit_usage, fmt::format("request line longer than {} bytes", control::max_request_line)},
+            {});
+        co_await send_answer(*stream, std::move(answer));
         co_return;
       }
       Duration wait = ControlServer::idle_timeout;
@@ -175,9 +179,11 @@ asio::awaitable<void> serve_client(std::shared_ptr<S> shared, std::unique_ptr<St
         if (!line_began) co_return;  // idle: closed without a word, as a server closes idle clients
         shared->log->warn("control socket: {}: request line not finished within {}; closing the connection",
                           peer.describe(), format_duration(ControlServer::line_timeout));
-        co_await write(Status{control::exit_usage, fmt::format("request line not finished within {}",
-                                                               format_duration(ControlServer::line_timeout))},
-                       {});
+        std::string answer = control::format_answer(
+            Status{control::exit_usage,
+                   fmt::format("request line not finished within {}", format_duration(ControlServer::line_timeout))},
+            {});
+        co_await send_answer(*stream, std::move(answer));
         co_return;
       }
       if (read.ec == asio::error::eof) {
@@ -200,13 +206,15 @@ asio::awaitable<void> serve_client(std::shared_ptr<S> shared, std::unique_ptr<St
       pending.erase(0, newline + 1);
     }
     auto request = control::parse_request(line);
+    std::string text;
     if (!request) {
       shared->log->info("control socket: {}: {}", peer.describe(), request.error().message());
-      if (!co_await write(Status{control::exit_usage, request.error().message()}, {})) co_return;
+      text = control::format_answer(Status{control::exit_usage, request.error().message()}, {});
     } else {
-      const ControlServer::Answer answer = co_await ask(shared, *request, peer);
-      if (!co_await write(answer.status, answer.body)) co_return;
+      ControlServer::Answer answer = co_await ask(shared, *request, peer);
+      text = control::format_answer(answer.status, answer.body);
     }
+    if (!co_await send_answer(*stream, std::move(text))) co_return;
     if (eof) co_return;
   }
 }
@@ -256,7 +264,8 @@ asio::awaitable<void> accept_loop(std::shared_ptr<S> shared) {
       continue;
     }
     auto stream = std::make_unique<Stream>(std::move(socket));
-    asio::co_spawn(shared->io, serve_client(shared, std::move(stream), peer), asio::detached);
+    auto slot = std::make_unique<Slot<S>>(shared, stream.get());
+    asio::co_spawn(shared->io, serve_client(shared, std::move(stream), std::move(slot), peer), asio::detached);
   }
 }
 
