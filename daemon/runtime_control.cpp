@@ -412,18 +412,34 @@ void Runtime::drain_request(const Request& request, const ControlServer::Peer& p
   const auto began = std::chrono::steady_clock::now();
   auto shared_reply = std::make_shared<ControlServer::Reply>(std::move(reply));
   auto drained = server_.drain(name, timeout, [this, name, json = request.json, timeout, began,
-                                                 shared_reply](std::size_t cut) {
+                                                 shared_reply](std::size_t count) {
     const auto took = std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now() - began);
-    log_->info("listener {} drained in {}: {} connection(s) cut", quote_text(name), format_age(took), cut);
+    // Before its time, connections still open: an `enable` or another
+    // drain of the listener ended this one, and cut nothing.
+    const bool interrupted = count > 0 && took < timeout;
+    const std::size_t cut = interrupted ? 0 : count;
+    if (interrupted) {
+      log_->info("listener {}: drain ended after {} by enable or another drain; {} connection(s) still open",
+                 quote_text(name), format_age(took), count);
+    } else {
+      log_->info("listener {} drained in {}: {} connection(s) cut", quote_text(name), format_age(took), cut);
+    }
     if (json) {
       JsonWriter out;
       out.begin_object()
           .field("listener", name)
           .field("cut", static_cast<std::uint64_t>(cut))
+          .field("interrupted", interrupted)
+          .field("open", static_cast<std::uint64_t>(interrupted ? count : 0))
           .field("seconds", std::chrono::duration<double>(took).count())
-          .field("state", "disabled")
           .end_object();
       return (*shared_reply)(json_answer(out));
+    }
+    if (interrupted) {
+      return (*shared_reply)(
+          {Status{}, {fmt::format("listener {}: the drain ended after {} by enable or another drain; {} connection(s) "
+                                  "still open, none cut",
+                                  quote_text(name), format_age(took), count)}});
     }
     (*shared_reply)({Status{},
                      {cut == 0 ? fmt::format("listener {} drained: every connection ended within {}", quote_text(name),

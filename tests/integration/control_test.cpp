@@ -347,7 +347,7 @@ TEST_CASE("porticoctl drain waits for a session that ends in time and cuts one t
     REQUIRE(stubborn.read_exactly(2) == "x\n");
     const auto drained = c.ctl({"drain", "echo", "--timeout", "1s", "--json"});
     CHECK(drained.exit_code == 0);
-    CHECK(jq(drained.out, "[.listener, .cut, .state] | @csv") == "\"echo\",1,\"disabled\"");
+    CHECK(jq(drained.out, "[.listener, .cut, .interrupted] | @csv") == "\"echo\",1,false");
     CHECK(stubborn.wait_closed(3s));
   }
   REQUIRE(c.ctl({"enable", "echo"}).exit_code == 0);
@@ -361,6 +361,20 @@ TEST_CASE("porticoctl drain waits for a session that ends in time and cuts one t
     return c.ctl({"drain", "echo", "--timeout", "300ms"});
   }();
   CHECK(human.out.starts_with("listener \"echo\" drained: 2 connection(s) still open after 300ms were cut\n"));
+  // An enable ends a drain in progress: nothing is cut.
+  REQUIRE(c.ctl({"enable", "echo"}).exit_code == 0);
+  Client kept(d.port("echo"));
+  REQUIRE(kept.send("k\n"));
+  REQUIRE(kept.read_exactly(2) == "k\n");
+  auto long_drain = std::async(std::launch::async, [&] { return c.ctl({"drain", "echo", "--timeout", "20s"}); });
+  REQUIRE(d.wait_log("listener \"echo\" draining for up to 20s"));
+  REQUIRE(c.ctl({"enable", "echo"}).exit_code == 0);
+  const auto ended = long_drain.get();
+  CHECK(ended.exit_code == 0);
+  CHECK(std::regex_match(ended.out, std::regex("listener \"echo\": the drain ended after [0-9.]+(ms|s) by enable or "
+                                               "another drain; 1 connection\\(s\\) still open, none cut\n")));
+  REQUIRE(kept.send("k\n"));
+  CHECK(kept.read_exactly(2) == "k\n");
 }
 
 TEST_CASE("the control socket is 0660 in porticod's group, kept across reloads and removed on exit", "[control]") {
