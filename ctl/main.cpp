@@ -172,12 +172,18 @@ int run(int argc, char** argv) {
   if (fd < 0) return failure(json, code, why);
 
   const auto deadline = Clock::now() + answer_time + cli.request.timeout.value_or(Duration(0));
-  if (!send_all(fd, format_request(cli.request) + "\n", deadline)) {
-    const int error = errno;
+  // porticod may refuse a client (not authorised, busy) before reading its
+  // request, and close: that answer is still there to read.
+  int send_error = 0;
+  if (!send_all(fd, format_request(cli.request) + "\n", deadline)) send_error = errno;
+  const auto unreachable = [&](const std::string& why) {
     ::close(fd);
-    return failure(json, exit_unavailable, fmt::format("cannot send to {}: {}", portico::escape_text(*path),
-                                                       std::strerror(error)));
-  }
+    if (send_error != 0) {
+      return failure(json, exit_unavailable, fmt::format("cannot send to {}: {}", portico::escape_text(*path),
+                                                         std::strerror(send_error)));
+    }
+    return failure(json, exit_unavailable, why);
+  };
   // The answer: a status line, body lines, an empty line.
   std::string received;
   std::optional<Status> status;
@@ -210,14 +216,14 @@ int run(int argc, char** argv) {
       received.append(chunk, static_cast<std::size_t>(n));
     } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
       if (!wait_for(fd, POLLIN, deadline)) {
-        ::close(fd);
-        return failure(json, exit_unavailable, fmt::format("no answer from porticod within {}s", std::chrono::duration_cast<std::chrono::seconds>(answer_time + cli.request.timeout.value_or(Duration(0))).count()));
+        const auto waited = std::chrono::duration_cast<std::chrono::seconds>(
+            answer_time + cli.request.timeout.value_or(Duration(0)));
+        return unreachable(fmt::format("no answer from porticod within {}s", waited.count()));
       }
     } else {
-      ::close(fd);
       if (status) break;  // an answer without its last empty line: take it
-      return failure(json, exit_unavailable, n == 0 ? "porticod closed the connection without answering"
-                                                    : fmt::format("reading the answer: {}", std::strerror(errno)));
+      return unreachable(n == 0 ? std::string("porticod closed the connection without answering")
+                                : fmt::format("reading the answer: {}", std::strerror(errno)));
     }
   }
   ::close(fd);
