@@ -49,7 +49,7 @@ TEST_CASE("-c after diff names the file to compare, before it the config naming 
   CHECK(error_of({"status", "-c", "x.toml"}) == "\"status\" takes no -c; write it before the command");
 }
 
-TEST_CASE("-- makes the words after it arguments, for a listener named like an option", "[control]") {
+TEST_CASE("the words after \"--\" are arguments, for a listener named like an option", "[control]") {
   CHECK(parse({"disable", "--", "--odd"}).request.args == std::vector<std::string>{"--odd"});
 }
 
