@@ -309,7 +309,10 @@ void ControlServer::bind(const std::string& path, uid_t owner, gid_t group) {
   ::umask(old_mask);
   if (ec) {
     acceptor.close();
-    throw fail(ec.message());
+    throw fail(fmt::format("cannot bind: {}{}", ec.message(),
+                           ec == boost::system::errc::no_such_file_or_directory
+                               ? "; its directory must exist (the packaged unit makes /run/portico)"
+                               : ""));
   }
   const auto undo = [&](const std::string& step) {
     const std::string why = fmt::format("cannot {}: {}", step, std::strerror(errno));

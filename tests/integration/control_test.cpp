@@ -430,3 +430,21 @@ TEST_CASE("porticoctl finds the socket in the config file, and says why when it 
   CHECK(help.exit_code == 0);
   CHECK(contains(help.out, "drain LISTENER [--timeout 30s]"));
 }
+
+TEST_CASE("a control socket that cannot be made stops the start, saying why", "[control]") {
+  TempDir dir;
+  const std::string config = dir.write("p.toml", "[daemon]\ncontrol_socket = \"" + (dir.path() / "no/such/c.sock").string() +
+                                                     "\"\n[[listener]]\naddress = \"127.0.0.1:0\"\n");
+  const auto run = run_porticod({"-c", config});
+  CHECK(run.exit_code == 1);
+  CHECK(contains(run.err, "[daemon] control_socket \"" + (dir.path() / "no/such/c.sock").string() +
+                              "\": cannot bind: No such file or directory; its directory must exist"));
+  // Another porticod's live socket is not taken over.
+  Controlled c;
+  auto d = Daemon::start(c.config(hello_and_echo), {.listeners = 2});
+  const std::string second = dir.write("q.toml", c.config("[[listener]]\naddress = \"127.0.0.1:0\"\n"));
+  const auto again = run_porticod({"-c", second});
+  CHECK(again.exit_code == 1);
+  CHECK(contains(again.err, "another process is listening on it (is porticod running already?)"));
+  CHECK(c.ctl({"status"}).exit_code == 0);
+}
