@@ -255,8 +255,10 @@ void Runtime::start_next_load() {
   if (loader_.joinable()) loader_.join();  // the previous one has posted its result: it is done
   loading_ = true;
   if (job.started) job.started();
-  auto done = std::make_shared<std::function<void(LoadResult)>>(std::move(job.done));
-  loader_ = std::thread([this, path = std::move(job.path), plugins = job.load_plugins, done] {
+  // Moved into the handler posted back: what `done` holds (a reply, its
+  // timer) is then destroyed on the loop's thread, never on the loader's.
+  loader_ = std::thread([this, path = std::move(job.path), plugins = job.load_plugins,
+                         done = std::move(job.done)]() mutable {
     auto loaded = std::make_shared<LoadResult>(LoadResult{std::nullopt, Diagnostics(path)});
     try {
       *loaded = source_.load(path, registry_, plugins);
@@ -265,9 +267,9 @@ void Runtime::start_next_load() {
     }
     // Posting from another thread takes the io_context's lock, which a
     // concurrency hint of 1 keeps.
-    boost::asio::post(io_, [this, loaded, done] {
+    boost::asio::post(io_, [this, loaded, done = std::move(done)] {
       loading_ = false;
-      (*done)(std::move(*loaded));
+      done(std::move(*loaded));
       for (auto& waiting : std::exchange(after_load_, {})) waiting();
       start_next_load();
     });
