@@ -1,13 +1,12 @@
 // diff_configs(): what a reload changes, as porticoctl diff and reload
 // report it.
 
-#include <filesystem>
-#include <fstream>
-
 #include <catch2/catch.hpp>
 
 #include <portico/config.hpp>
 #include <portico/registry.hpp>
+
+#include "support/daemon.hpp"
 
 namespace {
 
@@ -163,12 +162,8 @@ address = "127.0.0.1:0"
 }
 
 TEST_CASE("control_socket is read from a file alone, with positions for its mistakes", "[config][control]") {
-  const auto dir = std::filesystem::temp_directory_path();
-  const auto write = [&](const std::string& name, const std::string& text) {
-    const auto path = (dir / name).string();
-    std::ofstream(path) << text;
-    return path;
-  };
+  const portico::test::TempDir dir;
+  const auto write = [&](const std::string& name, const std::string& text) { return dir.write(name, text); };
   {
     // Neither the unknown handler nor the missing user matter to porticoctl.
     const auto path = write("portico-ctl-a.toml",
@@ -177,7 +172,6 @@ TEST_CASE("control_socket is read from a file alone, with positions for its mist
     portico::Diagnostics errors(path);
     CHECK(portico::read_control_socket(path, errors) == "/run/p/c.sock");
     CHECK(errors.empty());
-    std::filesystem::remove(path);
   }
   {
     const auto path = write("portico-ctl-b.toml", "[daemon]\n\ncontrol_socket = \"relative.sock\"\n");
@@ -185,7 +179,6 @@ TEST_CASE("control_socket is read from a file alone, with positions for its mist
     CHECK_FALSE(portico::read_control_socket(path, errors));
     CHECK(errors.to_string() == path + ":3:18: \"control_socket\" in [daemon] must be an absolute path, not "
                                        "\"relative.sock\"\n");
-    std::filesystem::remove(path);
   }
   {
     const auto path = write("portico-ctl-c.toml", "[[listener]]\naddress = \"127.0.0.1:1\"\n");
@@ -197,6 +190,5 @@ TEST_CASE("control_socket is read from a file alone, with positions for its mist
     portico::Diagnostics errors(path);
     CHECK_FALSE(portico::read_control_socket(path, errors));
     CHECK(errors.size() == 1);
-    std::filesystem::remove(path);
   }
 }
