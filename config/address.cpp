@@ -35,6 +35,12 @@ bool parse_port(std::string_view text, std::uint16_t& port) {
 }  // namespace
 
 std::optional<Address> parse_address(std::string_view text, std::string& error) {
+  // A NUL ends the text for inet_pton and for a socket path: whatever
+  // followed it would be dropped without a word ("127.0.0.1\0junk:80").
+  if (text.find('\0') != std::string_view::npos) {
+    error = fmt::format("invalid address {}: contains a NUL character", quote_text(text));
+    return std::nullopt;
+  }
   Address out;
   if (text.starts_with("unix:")) {
     out.kind = Address::Kind::unix_path;

@@ -11,10 +11,13 @@
 namespace portico {
 
 std::optional<IpBytes> parse_ip(std::string_view text) {
+  // inet_pton would stop at a NUL and ignore whatever follows it. Zone
+  // indices ("fe80::1%eth0") name an interface, not an address; one naming
+  // an interface this machine lacks would be dropped without a word.
+  if (text.find('\0') != std::string_view::npos || text.find('%') != std::string_view::npos) return std::nullopt;
   boost::system::error_code ec;
   const auto ip = boost::asio::ip::make_address(std::string(text), ec);
-  // Zone indices ("fe80::1%eth0") name an interface, not an address.
-  if (ec || (ip.is_v6() && ip.to_v6().scope_id() != 0)) return std::nullopt;
+  if (ec) return std::nullopt;
   return ip_bytes(ip);
 }
 
@@ -46,6 +49,10 @@ bool Cidr::contains(const IpBytes& ip) const {
 }
 
 std::optional<Cidr> parse_cidr(std::string_view text, std::string& error) {
+  if (text.find('\0') != std::string_view::npos) {
+    error = fmt::format("invalid address prefix {}: contains a NUL character", quote_text(text));
+    return std::nullopt;
+  }
   const auto slash = text.find('/');
   const auto address = text.substr(0, slash);
   auto ip = parse_ip(address);

@@ -45,14 +45,14 @@ constexpr std::string_view level_names[] = {"trace", "debug", "info", "warn", "e
 
 const std::vector<std::string> daemon_keys = {"log_level", "shutdown_timeout", "max_connections", "user", "group",
                                               "allow_root", "pid_file", "log_file", "plugins",
-                                              "control_socket"};
+                                              "control_socket", "access_log", "access_log_format"};
 const std::vector<std::string> listener_keys = {
     "name",           "address",          "handler",     "backlog",         "reuse_port",     "keepalive",
     "nodelay",        "v6only",           "defer_accept", "socket_mode",    "max_connections", "on_limit",
     "max_per_source", "source_prefix_v4", "source_prefix_v6", "rate",       "burst",          "idle_timeout",
     "session_timeout", "allow",           "deny",        "proxy_protocol",  "proxy_protocol_timeout",
     "socket_user",    "socket_group",     "tls_certificate", "tls_key",     "tls_client_ca",  "tls_verify_client",
-    "tls_alpn",       "tls_min_version",  "tls_handshake_timeout"};
+    "tls_alpn",       "tls_min_version",  "tls_handshake_timeout", "access_log"};
 
 constexpr std::int64_t max_count = 10'000'000;
 
@@ -136,6 +136,30 @@ void read_daemon(const toml::node& node, DaemonConfig& daemon, Diagnostics& erro
   if (auto log_file = reader.string("log_file")) daemon.log_file = *log_file;
   if (auto plugins = reader.strings("plugins")) daemon.plugins = *plugins;
   if (auto control = read_control_socket_key(reader)) daemon.control_socket = *control;
+  // Written but not "off" (a path, or a mistake reported here): the
+  // keys that depend on it are not judged against "off".
+  const toml::node* access_log_node = table->get("access_log");
+  const bool access_log_written_on = access_log_node && access_log_node->value_or(std::string_view()) != "off";
+  if (auto access_log = reader.string("access_log")) {
+    const bool named = *access_log == "off" || *access_log == "stderr" || *access_log == "journal";
+    if (!named && !access_log->starts_with('/')) {
+      errors.error(reader.position("access_log"),
+                   fmt::format("\"access_log\" in [daemon] must be \"off\", \"stderr\", \"journal\" or an absolute "
+                               "path, not {}",
+                               quote_text(*access_log)));
+    } else {
+      daemon.access_log = *access_log;
+    }
+  }
+  if (auto format = reader.choice("access_log_format", {"logfmt", "json"})) {
+    daemon.access_log_format = *format == "json" ? AccessLogFormat::json : AccessLogFormat::logfmt;
+    if (!access_log_written_on) {
+      errors.error(reader.position("access_log_format"),
+                   fmt::format("\"access_log_format\" in [daemon] applies only when access_log is on, and it is "
+                               "\"off\"{}",
+                               access_log_node ? "" : " by default"));
+    }
+  }
   for (const char* key : {"pid_file", "log_file"}) {
     const auto* node = table->get(key);
     if (node && node->is_string() && !node->as_string()->get().starts_with('/')) {
@@ -225,7 +249,10 @@ void read_tls(TableReader& reader, ListenerConfig& l) {
   const std::vector<std::string> tls_keys = {"tls_key",  "tls_client_ca",   "tls_verify_client",
                                              "tls_alpn", "tls_min_version", "tls_handshake_timeout"};
   if (table.get("tls_certificate") == nullptr) {
-    for (const auto& key : tls_keys) only_for(reader, table, key, false, "listeners with tls_certificate");
+    for (const auto& key : tls_keys) {
+      only_for(reader, table, key, false, "listeners with tls_certificate");
+      reader.accept(key);
+    }
     return;
   }
   TlsConfig tls;
@@ -389,6 +416,7 @@ void read_listener_settings(TableReader& reader, ListenerConfig& l) {
   }
   only_for(reader, table, "burst", l.rate > 0, "listeners with a rate");
   only_for(reader, table, "proxy_protocol_timeout", l.proxy_protocol, "listeners with proxy_protocol = true");
+  if (auto v = reader.boolean("access_log")) l.access_log = *v;
   read_tls(reader, l);
 }
 
@@ -490,6 +518,26 @@ void default_socket_owners(Config& config) {
   }
 }
 
+// A listener's access_log chooses among what [daemon] access_log writes:
+// with none, the key would do nothing, which would be a silent surprise.
+void check_access_log(const Config& config, const toml::table& root, Diagnostics& errors) {
+  const auto* daemon = root.get_as<toml::table>("daemon");
+  const toml::node* daemon_key = daemon ? daemon->get("access_log") : nullptr;
+  // On, or a mistake already reported.
+  if (config.daemon.access_log_on() || (daemon_key && daemon_key->value_or(std::string_view()) != "off")) return;
+  const auto* listeners = root.get_as<toml::array>("listener");
+  if (listeners == nullptr) return;
+  for (std::size_t i = 0; i < listeners->size(); ++i) {
+    const auto* table = listeners->get(i)->as_table();
+    const toml::node* key = table ? table->get("access_log") : nullptr;
+    if (key == nullptr) continue;
+    errors.error(position_of(key->source()),
+                 fmt::format("\"access_log\" in listener #{} applies only when [daemon] access_log is on, and it is "
+                             "\"off\"{}",
+                             i + 1, daemon_key ? "" : " by default"));
+  }
+}
+
 // Each duplicate is reported once, against the first listener that used the
 // name or address: a file with n copies of one listener gets n-1 errors, not
 // one per pair.
@@ -548,6 +596,10 @@ SourcePos DaemonConfig::position(std::string_view key) const {
   return SourcePos{1, 1};
 }
 
+std::string_view to_string(AccessLogFormat format) {
+  return format == AccessLogFormat::json ? "json" : "logfmt";
+}
+
 std::string_view to_string(OnLimit on_limit) { return on_limit == OnLimit::pause ? "pause" : "reject"; }
 
 std::string_view to_string(LogLevel level) { return level_names[static_cast<int>(level)]; }
@@ -601,6 +653,7 @@ LoadResult parse_config(std::string_view text, std::string source_name, const Re
   }
   if (!saw_listener) errors.error(SourcePos{1, 1}, "no [[listener]] defined: there would be nothing to serve");
   default_socket_owners(config);
+  check_access_log(config, root, errors);
   check_unique(config, errors);
   check_root_options(config, registry, errors);
 

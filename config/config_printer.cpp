@@ -37,6 +37,8 @@ std::string print_config(const Config& config, const Registry& registry) {
   if (!d.log_file.empty()) out += fmt::format("log_file = {}\n", quoted(d.log_file));
   out += fmt::format("plugins = {}\n", quoted_list(d.plugins));
   out += fmt::format("control_socket = {}\n", quoted(d.control_socket));
+  out += fmt::format("access_log = {}\n", quoted(d.access_log));
+  if (d.access_log_on()) out += fmt::format("access_log_format = \"{}\"\n", to_string(d.access_log_format));
 
   for (const auto& l : config.listeners) {
     const bool ip = l.address.is_ip();
@@ -64,6 +66,7 @@ std::string print_config(const Config& config, const Registry& registry) {
     out += fmt::format("idle_timeout = {}\nsession_timeout = {}\n", duration(l.idle_timeout), duration(l.session_timeout));
     out += fmt::format("proxy_protocol = {}\n", l.proxy_protocol);
     if (l.proxy_protocol) out += fmt::format("proxy_protocol_timeout = {}\n", duration(l.proxy_protocol_timeout));
+    if (d.access_log_on()) out += fmt::format("access_log = {}\n", l.access_log);
     if (l.tls) {
       const TlsConfig& t = *l.tls;
       out += fmt::format("tls_certificate = {}\ntls_key = {}\n", quoted_list(t.certificates), quoted_list(t.keys));

@@ -43,10 +43,21 @@ void TableReader::wrong_type(std::string_view key, const toml::node& node, std::
                 fmt::format("\"{}\" in {} must be {}, not {}", key, context_, expected, type_name(node.type())));
 }
 
-std::optional<std::string> TableReader::string(std::string_view key) {
+bool TableReader::free_of_nul(const toml::node& node, std::string_view text) {
+  if (text.find('\0') == std::string_view::npos) return true;
+  errors_.error(position_of(node.source()),
+                fmt::format("{} holds a NUL character (\\u0000), which no name, path or argument may hold",
+                            quote_text(text)));
+  return false;
+}
+
+std::optional<std::string> TableReader::string(std::string_view key, bool bytes) {
   const toml::node* node = lookup(key);
   if (node == nullptr) return std::nullopt;
-  if (const auto* s = node->as_string()) return s->get();
+  if (const auto* s = node->as_string()) {
+    if (!bytes && !free_of_nul(*node, s->get())) return std::nullopt;
+    return s->get();
+  }
   wrong_type(key, *node, "a string");
   return std::nullopt;
 }
@@ -112,7 +123,7 @@ std::optional<std::string> TableReader::choice(std::string_view key, const std::
   return std::nullopt;
 }
 
-std::optional<StringList> TableReader::strings(std::string_view key) {
+std::optional<StringList> TableReader::strings(std::string_view key, bool bytes) {
   const toml::node* node = lookup(key);
   if (node == nullptr) return std::nullopt;
   const auto* array = node->as_array();
@@ -124,6 +135,7 @@ std::optional<StringList> TableReader::strings(std::string_view key) {
   bool ok = true;
   for (const auto& element : *array) {
     if (const auto* s = element.as_string()) {
+      if (!bytes && !free_of_nul(element, s->get())) ok = false;
       list.push_back(s->get());
     } else {
       errors_.error(position_of(element.source()),
@@ -158,11 +170,11 @@ std::optional<OptionValue> TableReader::option(const OptionSpec& spec) {
   switch (spec.type) {
     case OptionType::string:
       if (!spec.choices.empty()) return choice(spec.name, spec.choices);
-      return string(spec.name);
+      return string(spec.name, spec.bytes);
     case OptionType::integer: return integer(spec.name, spec.min, spec.max);
     case OptionType::boolean: return boolean(spec.name);
     case OptionType::duration: return duration(spec.name);
-    case OptionType::string_list: return strings(spec.name);
+    case OptionType::string_list: return strings(spec.name, spec.bytes);
     case OptionType::string_table: {
       const toml::node* node = lookup(spec.name);
       if (node == nullptr) return std::nullopt;
@@ -175,6 +187,7 @@ std::optional<OptionValue> TableReader::option(const OptionSpec& spec) {
       bool ok = true;
       for (const auto& [k, v] : *table) {
         if (const auto* s = v.as_string()) {
+          if (!spec.bytes && (!free_of_nul(v, k.str()) || !free_of_nul(v, s->get()))) ok = false;
           out.emplace(std::string(k.str()), s->get());
         } else {
           errors_.error(position_of(v.source()),

@@ -27,13 +27,17 @@ class TableReader {
 
   // Each returns nullopt when the key is absent or its value is wrong (the
   // latter reported).
-  std::optional<std::string> string(std::string_view key);
+  // Strings are names, paths or text handed to system calls, which stop at
+  // a NUL ("nobody\u0000x" would be taken as "nobody"): one holding a NUL
+  // is a mistake, unless `bytes` says the value is data sent as is (a
+  // greeting's message).
+  std::optional<std::string> string(std::string_view key, bool bytes = false);
   std::optional<std::int64_t> integer(std::string_view key, std::int64_t min, std::int64_t max);
   std::optional<bool> boolean(std::string_view key);
   std::optional<Duration> duration(std::string_view key);
   std::optional<Address> address(std::string_view key);
   std::optional<std::string> choice(std::string_view key, const std::vector<std::string>& choices);
-  std::optional<StringList> strings(std::string_view key);
+  std::optional<StringList> strings(std::string_view key, bool bytes = false);
   std::optional<std::vector<Cidr>> prefixes(std::string_view key);
   // A value of any OptionType, for handler options.
   std::optional<OptionValue> option(const OptionSpec& spec);
@@ -55,6 +59,8 @@ class TableReader {
  private:
   const toml::node* lookup(std::string_view key);
   void wrong_type(std::string_view key, const toml::node& node, std::string_view expected);
+  // False (and reported) when `text` holds a NUL.
+  bool free_of_nul(const toml::node& node, std::string_view text);
 
   const toml::table& table_;
   std::string context_;

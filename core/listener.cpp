@@ -140,16 +140,20 @@ bool Listener::at_capacity() const {
 void Listener::refuse(Refusal reason, const Endpoint& peer, std::string_view why, const Endpoint* socket_peer) {
   ++counters_.refused[static_cast<std::size_t>(reason)];
   std::uint64_t suppressed = 0;
+  const bool observed = shared_->observer && config().access_log;
   if (!refusal_log_.allow(suppressed, io_.get_executor(), [log = logger_, name = config().name](std::uint64_t n) {
         log->warn("listener \"{}\": ... and {} more refused since the last report", name, n);
       })) {
+    if (observed) ++refusals_unrecorded_;
     return;
   }
   logger_->warn("listener \"{}\": refused {}: {}{}", config().name, peer.to_string(), why,
                 suppressed_note(suppressed));
-  if (shared_->observer && config().access_log) {
-    shared_->observer->connection_refused(
-        RefusalRecord{config().name, config().handler, peer, socket_peer, reason, why, suppressed});
+  if (observed) {
+    // The warning's summary reports refusals the access log does not see:
+    // its own count goes on until the next record.
+    shared_->observer->connection_refused(RefusalRecord{config().name, config().handler, peer, socket_peer, reason,
+                                                        why, std::exchange(refusals_unrecorded_, 0)});
   }
 }
 
@@ -327,6 +331,9 @@ void Listener::admit(int fd, const Endpoint& peer) {
   auto connection = std::make_unique<ServerConnection>(io_.get_executor(), family_, fd, peer, service_, *logger_,
                                                        shared_->server, shared_->observer && config.access_log);
   connection->source = source;
+  // The access log names the address the client reached, which cannot be
+  // asked of a closed socket: the handler may close it before the end.
+  if (connection->observed()) (void)connection->local();
   live_.push_back(*connection);
   ++active_;
   ++shared_->connections;
@@ -456,8 +463,13 @@ asio::awaitable<void> Listener::serve(boost::intrusive_ptr<Listener> self, Conne
 
 void Listener::log_timeout(ServerConnection& connection) {
   const auto expired = connection.expired();
-  if (expired != Stream::Deadline::idle && expired != Stream::Deadline::session) return;
   const ListenerConfig& config = connection.config();
+  if (connection.failure() == make_error_code(TlsErrc::renegotiation)) {
+    ++counters_.tls_renegotiations;
+    connection.log_throttled(timeout_log_, spdlog::level::info, "closed: the peer tried to renegotiate TLS");
+    return;
+  }
+  if (expired != Stream::Deadline::idle && expired != Stream::Deadline::session) return;
   const bool idle = expired == Stream::Deadline::idle;
   connection.log_throttled(timeout_log_, spdlog::level::info, "closed: timed out ({} {})",
                            idle ? "idle_timeout" : "session_timeout",
@@ -468,7 +480,8 @@ void Listener::finish(ServerConnection& connection) {
   if (connection.source) sources_.release(*connection.source);
   --active_;
   --shared_->connections;
-  const auto duration = std::chrono::duration_cast<Duration>(Connection::clock::now() - connection.accepted_at());
+  const auto duration =
+      std::chrono::duration_cast<std::chrono::microseconds>(Connection::clock::now() - connection.accepted_at());
   ++counters_.ended;
   counters_.bytes_received += connection.bytes_received();
   counters_.bytes_sent += connection.bytes_sent();
@@ -487,7 +500,7 @@ void Listener::finish(ServerConnection& connection) {
   if (shared_->on_change) shared_->on_change();
 }
 
-void Listener::report_end(ServerConnection& connection, Duration duration) {
+void Listener::report_end(ServerConnection& connection, std::chrono::microseconds duration) {
   ConnectionEnd end = ConnectionEnd::handler_done;
   std::string error;
   if (connection.closed_by_server()) {
@@ -506,7 +519,7 @@ void Listener::report_end(ServerConnection& connection, Duration duration) {
   shared_->observer->connection_ended(ConnectionRecord{
       config.name, config.handler, connection.peer(), connection.socket_peer(), connection.local(),
       std::chrono::system_clock::now() - duration, duration, connection.bytes_received(), connection.bytes_sent(),
-      end, error, connection.annotations()});
+      end, error, connection.annotations(), connection.tls()});
 }
 
 std::pair<std::uint64_t, std::uint64_t> Listener::open_bytes() const {

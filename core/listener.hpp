@@ -80,6 +80,10 @@ class Listener : public boost::intrusive_ref_counter<Listener, boost::thread_uns
   void stop_gracefully(Duration limit);
   // Closes every connection still open.
   void close_connections();
+  // A stop leaves the Unix socket file in place: the socket lives on in
+  // another process.
+  void keep_socket_file() { owns_unix_path_ = false; }
+  int fd() { return acceptor_.native_handle(); }
   // Serves new connections with `service` (a reload); connections already
   // open finish with the generation they have.
   Result<void> update(ServicePtr service);
@@ -150,7 +154,7 @@ class Listener : public boost::intrusive_ref_counter<Listener, boost::thread_uns
                     const Endpoint* socket_peer = nullptr);
   void refuse(Refusal reason, const Endpoint& peer, std::string_view why, const Endpoint* socket_peer = nullptr);
   void log_timeout(ServerConnection& connection);
-  void report_end(ServerConnection& connection, Duration duration);
+  void report_end(ServerConnection& connection, std::chrono::microseconds duration);
   void drained(std::size_t cut);
 
   boost::asio::io_context& io_;
@@ -168,6 +172,7 @@ class Listener : public boost::intrusive_ref_counter<Listener, boost::thread_uns
   ListenerCounters counters_;
   LogThrottle accept_error_log_;
   LogThrottle refusal_log_;
+  std::uint64_t refusals_unrecorded_ = 0;  // held back from the observer since its last refusal record
   LogThrottle timeout_log_;
   std::optional<std::chrono::steady_clock::time_point> drain_until_;  // set while draining the queue
   std::chrono::steady_clock::time_point drain_limit_{};  // when a drain ends whatever is still queued

@@ -1,6 +1,14 @@
 #include <portico/metrics.hpp>
 
+#include <dirent.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <cmath>
+#include <optional>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <vector>
 
 #include <fmt/format.h>
@@ -128,6 +136,68 @@ std::string MetricsWriter::text() const {
     out += f.samples;
   }
   return out;
+}
+
+namespace {
+
+// Everything after the command name of /proc/self/stat (which may hold
+// spaces and parentheses), split at spaces: field 3 (state) is [0].
+std::vector<std::string> stat_fields() {
+  std::ifstream in("/proc/self/stat");
+  std::string line;
+  std::getline(in, line);
+  const auto close = line.rfind(')');
+  if (close == std::string::npos) return {};
+  std::istringstream rest(line.substr(close + 1));
+  std::vector<std::string> fields;
+  for (std::string field; rest >> field;) fields.push_back(field);
+  return fields;
+}
+
+// The boot time, in seconds since the epoch, from /proc/stat.
+std::optional<double> boot_time() {
+  std::ifstream in("/proc/stat");
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with("btime ")) return std::stod(line.substr(6));
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+void write_process_metrics(MetricsWriter& out) {
+  const auto fields = stat_fields();
+  const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  // Fields 14 and 15 (utime, stime), 22 (starttime), 23 (vsize), 24 (rss).
+  if (fields.size() > 21 && ticks > 0) {
+    try {
+      out.counter("process_cpu_seconds_total", "Total user and system CPU time spent in seconds", {},
+                  (std::stod(fields[11]) + std::stod(fields[12])) / ticks);
+      if (const auto boot = boot_time()) {
+        out.gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds", {},
+                  *boot + std::stod(fields[19]) / ticks);
+      }
+      out.gauge("process_virtual_memory_bytes", "Virtual memory size in bytes", {}, std::stod(fields[20]));
+      out.gauge("process_resident_memory_bytes", "Resident memory size in bytes", {},
+                std::stod(fields[21]) * static_cast<double>(::sysconf(_SC_PAGESIZE)));
+    } catch (const std::exception&) {
+      // A kernel that wrote something else: the series are left out.
+    }
+  }
+  if (DIR* dir = ::opendir("/proc/self/fd")) {
+    std::size_t open = 0;
+    while (const dirent* entry = ::readdir(dir)) {
+      if (entry->d_name[0] != '.') ++open;
+    }
+    ::closedir(dir);
+    // The directory's own descriptor was counted too.
+    out.gauge("process_open_fds", "Number of open file descriptors", {}, static_cast<double>(open - 1));
+  }
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    out.gauge("process_max_fds", "Maximum number of open file descriptors", {},
+              limit.rlim_cur == RLIM_INFINITY ? INFINITY : static_cast<double>(limit.rlim_cur));
+  }
 }
 
 }  // namespace portico

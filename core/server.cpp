@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include <portico/metrics.hpp>
+#include <portico/version.hpp>
 
 #include "core/listener.hpp"
 
@@ -86,6 +87,8 @@ struct Server::Impl {
   asio::steady_timer grace_timer;
   std::function<void()> done;
   bool draining = false;
+  std::vector<std::string> unused_inherited;
+  bool keep_socket_files = false;
   std::uint64_t reloads_ok = 0;
   std::uint64_t reloads_failed = 0;
   std::chrono::system_clock::time_point last_config = std::chrono::system_clock::now();
@@ -111,39 +114,82 @@ Server::~Server() {
   impl_->close_all();
 }
 
-Result<void> Server::start(const Config& config, const std::vector<int>& inherited_fds) {
+std::string Server::socket_name(const ListenerConfig& listener) {
+  // FNV-1a: stable across builds and versions, which std::hash is not.
+  std::uint64_t h = 14695981039346656037ull;
+  for (const unsigned char c : listener.name) h = (h ^ c) * 1099511628211ull;
+  return fmt::format("portico-{:016x}", h);
+}
+
+Result<void> Server::start(const Config& config, const std::vector<InheritedSocket>& inherited) {
   std::vector<ListenerPtr> opened;
-  std::vector<bool> used(inherited_fds.size(), false);
+  std::vector<bool> used(inherited.size(), false);
+  // The socket that carries a listener's name and is bound to its address;
+  // else one bound to its address (socket activation names sockets after
+  // its units, and a listener may have been renamed).
+  const auto find = [&](const ListenerConfig& listener) -> std::optional<std::size_t> {
+    const std::string name = socket_name(listener);
+    std::optional<std::size_t> by_address;
+    for (std::size_t i = 0; i < inherited.size(); ++i) {
+      if (used[i] || !socket_matches(inherited[i].fd, listener.address)) continue;
+      if (inherited[i].name == name) return i;
+      if (!by_address) by_address = i;
+    }
+    return by_address;
+  };
   for (const auto& listener_config : config.listeners) {
     auto service = impl_->make_service(listener_config);
     if (!service) return service.error();
     opened.emplace_back(new Listener(impl_->io, *service, impl_->logger, impl_->counters));
-    std::optional<int> inherited;
-    for (std::size_t i = 0; i < inherited_fds.size(); ++i) {
-      if (!used[i] && socket_matches(inherited_fds[i], listener_config.address)) {
-        used[i] = true;
-        inherited = inherited_fds[i];
-        break;
-      }
+    std::optional<int> fd;
+    if (const auto i = find(listener_config)) {
+      used[*i] = true;
+      fd = inherited[*i].fd;
     }
     // On a failure, `opened` closes every socket bound so far.
-    if (auto bound = opened.back()->bind(inherited); !bound) return bound;
-    if (inherited) {
-      impl_->logger->info("listener \"{}\": using the socket passed by systemd (fd {})", listener_config.name,
-                          *inherited);
+    if (auto bound = opened.back()->bind(fd); !bound) return bound;
+    if (fd) {
+      impl_->logger->info("listener \"{}\": using the socket passed in (fd {})", listener_config.name, *fd);
     }
   }
-  for (std::size_t i = 0; i < inherited_fds.size(); ++i) {
+  for (std::size_t i = 0; i < inherited.size(); ++i) {
     if (used[i]) continue;
-    impl_->logger->warn("closing inherited socket fd {}: it matches no listener's address", inherited_fds[i]);
-    ::close(inherited_fds[i]);
+    impl_->logger->warn("closing inherited socket fd {} (\"{}\"): it matches no listener", inherited[i].fd,
+                        inherited[i].name);
+    ::close(inherited[i].fd);
+    impl_->unused_inherited.push_back(inherited[i].name);
   }
   impl_->counters->max_connections = config.daemon.max_connections;
   for (auto& listener : opened) {
+    if (impl_->keep_socket_files) listener->keep_socket_file();
     listener->start();
     impl_->listeners.push_back(std::move(listener));
   }
   return {};
+}
+
+const std::vector<std::string>& Server::unused_inherited() const { return impl_->unused_inherited; }
+
+std::vector<Server::ListeningSocket> Server::listening_sockets() const {
+  std::vector<ListeningSocket> out;
+  for (const auto& listener : impl_->listeners) {
+    if (listener->accepting()) out.push_back({socket_name(listener->config()), listener->config().name, listener->fd()});
+  }
+  return out;
+}
+
+void Server::keep_socket_files() {
+  impl_->keep_socket_files = true;
+  for (auto& listener : impl_->listeners) listener->keep_socket_file();
+}
+
+void Server::hand_over() {
+  for (auto* group : {&impl_->listeners, &impl_->retired}) {
+    for (auto& listener : *group) {
+      listener->keep_socket_file();
+      listener->stop();
+    }
+  }
 }
 
 Result<std::string> Server::reload(const Config& config) {
@@ -202,6 +248,7 @@ Result<std::string> Server::reload(const Config& config) {
       }
       next.push_back(plan.existing);
     } else {
+      if (impl_->keep_socket_files) plan.fresh->keep_socket_file();
       plan.fresh->start();
       impl_->logger->info("serving {} on {} ({})", plan.service->config.name, plan.fresh->bound_address(),
                           plan.service->config.handler);
@@ -305,6 +352,10 @@ void Server::write_metrics(MetricsWriter& out) const {
     out.counter("portico_timeouts_total", "Connections closed by a listener timeout",
                 {{"listener", status.name}, {"handler", status.handler}, {"kind", "session"}},
                 static_cast<double>(c.session_timeouts));
+    if (status.counters.tls_renegotiations > 0) {
+      out.counter("portico_tls_renegotiations_total", "TLS 1.2 clients closed for trying to renegotiate", labels,
+                  static_cast<double>(c.tls_renegotiations));
+    }
   }
   for (const auto& listener : impl_->listeners) listener->handler().write_metrics(out, listener->config().name);
   out.counter("portico_reloads_total", "Configuration reloads", {{"result", "ok"}},
@@ -314,6 +365,9 @@ void Server::write_metrics(MetricsWriter& out) const {
   out.gauge("portico_config_last_reload_success_timestamp_seconds",
             "When the running configuration was loaded (Unix time)", {},
             std::chrono::duration<double>(impl_->last_config.time_since_epoch()).count());
+  if (impl_->counters->observer) impl_->counters->observer->write_metrics(out);
+  out.gauge("portico_build_info", "The running porticod's version (always 1)", {{"version", version()}}, 1);
+  write_process_metrics(out);
 }
 
 Result<void> Server::disable(std::string_view name) {

@@ -33,64 +33,13 @@ std::string openssl_reason(std::string_view fallback = "unknown OpenSSL error") 
 int no_passphrase(char*, int, int, void*) { return -1; }
 
 // ---- Session tickets ------------------------------------------------------
-//
-// Tickets (TLS 1.3 and 1.2 resumption) are encrypted with keys of our own,
-// one set for the whole process, so that a ticket stays valid across
-// reloads, which rebuild the contexts. A new key is made every hour; a
-// ticket stays usable for two more hours, the tickets' lifetime: so keys
-// are kept for three hours. Rotation happens when a key is next used.
-constexpr auto ticket_key_period = std::chrono::hours(1);
-constexpr std::size_t ticket_keys_kept = 3;
+// (detail::TicketKeys in tls.hpp.) A ticket's lifetime: two key periods.
 constexpr long ticket_lifetime_seconds = 2 * 3600;
 
-struct TicketKey {
-  std::array<unsigned char, 16> name{};
-  std::array<unsigned char, 32> aes{};
-  std::array<unsigned char, 32> hmac{};
-  std::chrono::steady_clock::time_point made;
-};
+using detail::TicketKey;
 
-class TicketKeys {
- public:
-  // The key to encrypt new tickets with.
-  bool current(TicketKey& out) {
-    std::lock_guard lock(mutex_);
-    const auto now = std::chrono::steady_clock::now();
-    if (count_ == 0 || now - keys_[0].made >= ticket_key_period) {
-      TicketKey fresh;
-      if (RAND_bytes(fresh.name.data(), 16) != 1 || RAND_bytes(fresh.aes.data(), 32) != 1 ||
-          RAND_bytes(fresh.hmac.data(), 32) != 1) {
-        return false;
-      }
-      fresh.made = now;
-      for (std::size_t i = ticket_keys_kept - 1; i > 0; --i) keys_[i] = keys_[i - 1];
-      keys_[0] = fresh;
-      count_ = std::min(count_ + 1, ticket_keys_kept);
-    }
-    out = keys_[0];
-    return true;
-  }
-  // The key a ticket names; `renew` when it is no longer the current one.
-  bool find(const unsigned char* name, TicketKey& out, bool& renew) {
-    std::lock_guard lock(mutex_);
-    for (std::size_t i = 0; i < count_; ++i) {
-      if (std::memcmp(keys_[i].name.data(), name, 16) == 0) {
-        out = keys_[i];
-        renew = i != 0;
-        return true;
-      }
-    }
-    return false;
-  }
-
- private:
-  std::mutex mutex_;  // servers of several threads may share the process
-  std::array<TicketKey, ticket_keys_kept> keys_{};
-  std::size_t count_ = 0;
-};
-
-TicketKeys& ticket_keys() {
-  static TicketKeys keys;
+detail::TicketKeys& ticket_keys() {
+  static detail::TicketKeys keys;
   return keys;
 }
 
@@ -101,11 +50,11 @@ bool set_hmac_key(EVP_MAC_CTX* hctx, TicketKey& key) {
   return EVP_MAC_CTX_set_params(hctx, params) == 1;
 }
 
-int ticket_key_callback(SSL*, unsigned char* key_name, unsigned char* iv, EVP_CIPHER_CTX* cctx, EVP_MAC_CTX* hctx,
+int ticket_key_callback(SSL* ssl, unsigned char* key_name, unsigned char* iv, EVP_CIPHER_CTX* cctx, EVP_MAC_CTX* hctx,
                         int encrypt) {
   TicketKey key;
   if (encrypt) {
-    if (!ticket_keys().current(key) || RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1) return -1;
+    if (!ticket_keys().current(std::chrono::steady_clock::now(), key) || RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1) return -1;
     std::memcpy(key_name, key.name.data(), 16);
     if (EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), nullptr, key.aes.data(), iv) != 1) return -1;
     return set_hmac_key(hctx, key) ? 1 : -1;
@@ -115,7 +64,9 @@ int ticket_key_callback(SSL*, unsigned char* key_name, unsigned char* iv, EVP_CI
   if (!ticket_keys().find(key_name, key, renew)) return 0;
   if (!set_hmac_key(hctx, key)) return -1;
   if (EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), nullptr, key.aes.data(), iv) != 1) return -1;
-  return renew ? 2 : 1;
+  // A TLS 1.3 client uses a ticket once (RFC 8446, C.4): a resumed session
+  // gets a new one, or its next connection would need a full handshake.
+  return renew || SSL_version(ssl) >= TLS1_3_VERSION ? 2 : 1;
 }
 
 // ---- Per-session state reached from callbacks -------------------------------
@@ -296,6 +247,35 @@ const TlsInfo& TlsSession::info() {
   info_->resumed = SSL_session_reused(ssl_) == 1;
   ERR_clear_error();
   return *info_;
+}
+
+bool TicketKeys::current(std::chrono::steady_clock::time_point now, TicketKey& out) {
+  std::lock_guard lock(mutex_);
+  if (count_ == 0 || now - keys_[0].made >= period) {
+    TicketKey fresh;
+    if (RAND_bytes(fresh.name.data(), 16) != 1 || RAND_bytes(fresh.aes.data(), 32) != 1 ||
+        RAND_bytes(fresh.hmac.data(), 32) != 1) {
+      return false;
+    }
+    fresh.made = now;
+    for (std::size_t i = kept - 1; i > 0; --i) keys_[i] = keys_[i - 1];
+    keys_[0] = fresh;
+    count_ = std::min(count_ + 1, kept);
+  }
+  out = keys_[0];
+  return true;
+}
+
+bool TicketKeys::find(const unsigned char* name, TicketKey& out, bool& renew) {
+  std::lock_guard lock(mutex_);
+  for (std::size_t i = 0; i < count_; ++i) {
+    if (std::memcmp(keys_[i].name.data(), name, 16) == 0) {
+      out = keys_[i];
+      renew = i != 0;
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace detail

@@ -8,8 +8,10 @@
 
 #include <openssl/ssl.h>
 
+#include <array>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,6 +46,36 @@ class TlsSession {
  private:
   SSL* ssl_;
   std::unique_ptr<TlsInfo> info_;
+};
+
+// The keys session tickets (TLS 1.3, and 1.2 resumption) are encrypted
+// with: one set for the whole process, so that a ticket stays valid across
+// reloads, which rebuild the contexts. A new key is made every `period`
+// (when a key is next needed); a ticket lives two periods (its lifetime
+// hint), so the last `kept` keys still decrypt.
+struct TicketKey {
+  std::array<unsigned char, 16> name{};
+  std::array<unsigned char, 32> aes{};
+  std::array<unsigned char, 32> hmac{};
+  std::chrono::steady_clock::time_point made;
+};
+
+class TicketKeys {
+ public:
+  static constexpr std::chrono::hours period{1};
+  static constexpr std::size_t kept = 3;
+
+  // The key to encrypt new tickets with at `now` (a new one once the
+  // newest is a period old); false when no random bytes could be had.
+  bool current(std::chrono::steady_clock::time_point now, TicketKey& out);
+  // The key a ticket names; `renew`: it is not the newest, so the client
+  // should get a new ticket.
+  bool find(const unsigned char* name, TicketKey& out, bool& renew);
+
+ private:
+  std::mutex mutex_;  // servers of several threads may share the process
+  std::array<TicketKey, kept> keys_{};
+  std::size_t count_ = 0;
 };
 
 // The session a stream's TLS came from (for the info callback).

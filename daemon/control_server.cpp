@@ -276,7 +276,7 @@ ControlServer::ControlServer(asio::io_context& io, std::shared_ptr<spdlog::logge
 
 ControlServer::~ControlServer() { stop(); }
 
-void ControlServer::bind(const std::string& path, uid_t owner, gid_t group) {
+void ControlServer::bind(const std::string& path, uid_t owner, gid_t group, bool replace_live) {
   const auto fail = [&path](const std::string& why) {
     return std::runtime_error(fmt::format("[daemon] control_socket {}: {}", quote_text(path), why));
   };
@@ -295,8 +295,8 @@ void ControlServer::bind(const std::string& path, uid_t owner, gid_t group) {
     asio::local::stream_protocol::socket probe(probe_io);
     error_code ec;
     probe.connect(local, ec);
-    if (!ec) throw fail("another process is listening on it (is porticod running already?)");
-    if (ec == asio::error::connection_refused) ::unlink(path.c_str());
+    if (!ec && !replace_live) throw fail("another process is listening on it (is porticod running already?)");
+    if (!ec || ec == asio::error::connection_refused) ::unlink(path.c_str());
   }
   auto& acceptor = shared_->acceptor;
   error_code ec;

@@ -60,8 +60,10 @@ class ControlServer {
   // Binds and listens on `path`, replacing a socket file no process listens
   // on, with mode 0660 and group `group` (and owner `owner` when root), so
   // that root and that group's members may connect. Before privileges are
-  // dropped. Throws std::runtime_error saying why it cannot.
-  void bind(const std::string& path, uid_t owner, gid_t group);
+  // dropped. With `replace_live`, a socket another process listens on is
+  // replaced too (the old process of an upgrade). Throws
+  // std::runtime_error saying why it cannot.
+  void bind(const std::string& path, uid_t owner, gid_t group, bool replace_live = false);
   // Starts accepting clients.
   void start();
   // Stops accepting and closes every client; the socket file is left to the

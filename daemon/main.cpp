@@ -173,7 +173,7 @@ int run(int argc, char** argv) {
     log->info("no configuration file at {}: running the embedded default configuration",
               portico::escape_text(cli.config_path));
   }
-  portico::Runtime runtime(registry, log, std::move(source), cli.log_level);
+  portico::Runtime runtime(registry, log, std::move(source), cli.log_level, std::vector<std::string>(argv, argv + argc));
   return runtime.run(config);
 }
 

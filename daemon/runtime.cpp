@@ -73,11 +73,16 @@ Diagnostics check_host(const Config& config) {
       errors.error(daemon.position("log_file"), fmt::format("[daemon] log_file cannot be opened: {}", why));
     }
   }
+  if (daemon.access_log.starts_with('/')) {
+    if (const std::string why = check_log_file(daemon.access_log); !why.empty()) {
+      errors.error(daemon.position("access_log"), fmt::format("[daemon] access_log cannot be opened: {}", why));
+    }
+  }
   return errors;
 }
 
 Runtime::Runtime(const Registry& registry, std::shared_ptr<spdlog::logger> log, ConfigSource source,
-                 std::optional<LogLevel> level_override)
+                 std::optional<LogLevel> level_override, std::vector<std::string> argv)
     : registry_(registry),
       log_(std::move(log)),
       source_(std::move(source)),
@@ -86,7 +91,11 @@ Runtime::Runtime(const Registry& registry, std::shared_ptr<spdlog::logger> log, 
       notifier_(io_, [this] { return server_.status(); }),
       stop_signals_(io_, SIGINT, SIGTERM),
       hup_(io_, SIGHUP),
-      usr1_(io_, SIGUSR1) {
+      usr1_(io_, SIGUSR1),
+      usr2_(io_, SIGUSR2),
+      argv_(std::move(argv)),
+      own_path_(own_path()),
+      upgrade_notification_(take_upgrade_notification()) {
   control_ = std::make_unique<ControlServer>(
       io_, log_, [this](const control::Request& request, const ControlServer::Peer& peer, ControlServer::Reply reply) {
         answer(request, peer, std::move(reply));
@@ -105,13 +114,28 @@ int Runtime::run(const Config& config) {
   config_ = config;
   try {
     if (!config.daemon.log_file.empty()) log_to_file(*log_, config.daemon.log_file);
+    // Opened before root is dropped, as the log file is.
+    if (config.daemon.access_log_on()) {
+      std::optional<uid_t> owner;
+      if (geteuid() == 0 && serving_uid(config.daemon) != 0) owner = serving_uid(config.daemon);
+      access_log_ = std::make_shared<AccessLog>(config.daemon, io_.get_executor(), log_, owner);
+      server_.set_observer(access_log_);
+    }
     const auto before = unix_socket_inodes(config);
-    if (auto started = server_.start(config, inherited_listen_fds()); !started) {
+    if (auto started = server_.start(config, inherited_listen_sockets()); !started) {
       log_->error("{}", started.error().message());
       return exit_runtime;
     }
     note_socket_files(config, before);
     bind_control_socket(config);
+    // Under systemd the listening sockets also go to its file descriptor
+    // store, which keeps them open across a restart; sockets it gave back
+    // that no listener wants any more leave it.
+    if (notifier_.enabled()) {
+      server_.keep_socket_files();
+      notifier_.forget_sockets(server_.unused_inherited());
+      notifier_.store_sockets(server_.listening_sockets());
+    }
     if (!config.daemon.pid_file.empty()) {
       pid_file_ = std::make_unique<PidFile>(config.daemon.pid_file, serving_uid(config.daemon));
     }
@@ -130,9 +154,18 @@ int Runtime::run(const Config& config) {
   wait_for_hup();
   wait_for_usr1();
   control_->start();
-  notifier_.ready();
+  wait_for_usr2();
+  if (upgrade_notification_ >= 0) {
+    log_->info("upgrade: this process (pid {}) serves every listener now", getpid());
+    tell_ready(std::exchange(upgrade_notification_, -1));
+    notifier_.ready(true);
+  } else {
+    notifier_.ready();
+  }
   io_.run();
   control_->stop();
+  // Every connection ended and was recorded: write what is buffered.
+  if (access_log_) access_log_->stop();
   remove_files();
   return exit_ok;
 }
@@ -158,6 +191,17 @@ void Runtime::remove_files() {
       log_->warn("{}", left_behind("pid file", pid_file_->path(), error, ""));
     }
   }
+  // The control socket is this process's alone: an upgrade's new process
+  // and the next start make their own.
+  struct stat control {};
+  if (!control_path_.empty() && lstat(control_path_.c_str(), &control) == 0 &&
+      control.st_dev == control_file_.first && control.st_ino == control_file_.second &&
+      ::unlink(control_path_.c_str()) != 0) {
+    log_->warn("{}", left_behind("control socket", control_path_, errno, "; the next start replaces it"));
+  }
+  // The sockets live on: in the new process of an upgrade, or in systemd's
+  // file descriptor store for the next start.
+  if (handed_over_ || notifier_.enabled()) return;
   for (const auto& [path, id] : socket_files_) {
     struct stat st {};
     // Gone, or another file now: not porticod's to remove.
@@ -177,19 +221,67 @@ void Runtime::wait_for_stop() {
       io_.stop();
       return;
     }
-    stopping_ = true;
-    notifier_.stopping();
-    log_->info("received SIG{}: no longer accepting; waiting up to {} for {} connection(s)", sigabbrev_np(signal),
-               format_duration(config_.daemon.shutdown_timeout), server_.connection_count());
-    // The control socket stays: `porticoctl status` shows the drain.
-    server_.shutdown(config_.daemon.shutdown_timeout, [this] {
-      log_->info("porticod stopped");
-      stop_signals_.cancel();
-      hup_.cancel();
-      usr1_.cancel();
-      io_.stop();
-    });
+    stop(fmt::format("received SIG{}", sigabbrev_np(signal)), false);
     wait_for_stop();
+  });
+}
+
+void Runtime::stop(std::string_view why, bool handed_over) {
+  stopping_ = true;
+  handed_over_ = handed_over;
+  // After an upgrade the new process is the service: systemd hears from it.
+  if (!handed_over) notifier_.stopping();
+  if (handed_over) server_.hand_over();
+  log_->info("{}: no longer accepting; waiting up to {} for {} connection(s)", why,
+             format_duration(config_.daemon.shutdown_timeout), server_.connection_count());
+  server_.shutdown(config_.daemon.shutdown_timeout, [this] {
+    log_->info("porticod stopped");
+    stop_signals_.cancel();
+    hup_.cancel();
+    usr1_.cancel();
+    usr2_.cancel();
+    io_.stop();
+  });
+}
+
+void Runtime::wait_for_usr2() {
+  usr2_.async_wait([this](boost::system::error_code ec, int) {
+    if (ec) return;
+    upgrade();
+    wait_for_usr2();
+  });
+}
+
+// How long a new binary has to load its configuration and serve every
+// listener before the upgrade is given up.
+constexpr auto upgrade_timeout = std::chrono::seconds(30);
+
+void Runtime::upgrade() {
+  if (stopping_) {
+    log_->warn("SIGUSR2: porticod is stopping: no upgrade");
+    return;
+  }
+  if (successor_) {
+    log_->warn("SIGUSR2: an upgrade is in progress already (new process {}): this one is refused", successor_->pid());
+    return;
+  }
+  auto started = Successor::start(io_, own_path_, argv_, server_.listening_sockets());
+  if (!started) {
+    log_->error("upgrade failed: cannot start {}: {}; still serving", escape_text(own_path_),
+                started.error().message());
+    return;
+  }
+  successor_ = std::move(*started);
+  log_->info("SIGUSR2: upgrading: started {} as pid {}; serving until it is ready", escape_text(own_path_),
+             successor_->pid());
+  successor_->wait(upgrade_timeout, [this](std::string why) {
+    const pid_t pid = successor_->pid();
+    if (!why.empty()) {
+      log_->error("upgrade failed: the new process (pid {}) {}; still serving", pid, why);
+      successor_.reset();
+      return;
+    }
+    stop(fmt::format("upgrade: the new process (pid {}) serves every listener", pid), true);
   });
 }
 
@@ -209,6 +301,8 @@ void Runtime::wait_for_usr1() {
     } else {
       log_->info("SIGUSR1: log file reopened");
     }
+    // The writer reopens the access log in turn, and logs the outcome.
+    if (access_log_) access_log_->reopen();
     wait_for_usr1();
   });
 }
@@ -307,7 +401,10 @@ void Runtime::apply_reload(LoadResult loaded, std::vector<ReloadDone> waiters) {
                                                      {"group", was.group != now.group},
                                                      {"pid_file", was.pid_file != now.pid_file},
                                                      {"log_file", was.log_file != now.log_file},
-                                                     {"control_socket", was.control_socket != now.control_socket}};
+                                                     {"control_socket", was.control_socket != now.control_socket},
+                                                     {"access_log", was.access_log != now.access_log},
+                                                     {"access_log_format",
+                                                      was.access_log_format != now.access_log_format}};
   for (const auto& [key, changed] : start_only) {
     if (!changed) continue;
     log_->warn("reload: [daemon] {} applies only at start; restart porticod to change it", key);
@@ -319,6 +416,7 @@ void Runtime::apply_reload(LoadResult loaded, std::vector<ReloadDone> waiters) {
     note_socket_files(next, before);
     config_ = next;
     apply_log_level(config_);
+    notifier_.store_sockets(server_.listening_sockets());
     log_->info("reload complete: {}", *summary);
     ++reloads_ok_;
     server_.record_reload(true);

@@ -23,9 +23,11 @@
 #include <portico/registry.hpp>
 #include <portico/server.hpp>
 
+#include "daemon/access_log.hpp"
 #include "daemon/control_server.hpp"
 #include "daemon/pid_file.hpp"
 #include "daemon/systemd.hpp"
+#include "daemon/upgrade.hpp"
 
 namespace portico {
 
@@ -49,8 +51,10 @@ Diagnostics check_host(const Config& config);
 
 class Runtime {
  public:
+  // `argv` is the command line, to start the same program again on a
+  // binary upgrade (SIGUSR2).
   Runtime(const Registry& registry, std::shared_ptr<spdlog::logger> log, ConfigSource source,
-          std::optional<LogLevel> level_override);
+          std::optional<LogLevel> level_override, std::vector<std::string> argv);
   // Waits for a reload still being read.
   ~Runtime();
   Runtime(const Runtime&) = delete;
@@ -82,6 +86,12 @@ class Runtime {
   void wait_for_stop();
   void wait_for_hup();
   void wait_for_usr1();
+  void wait_for_usr2();
+  // SIGUSR2: start the new binary and, once it serves, hand over to it.
+  void upgrade();
+  // Stops accepting and lets the connections finish; `handed_over`: the
+  // listening sockets went to a new process.
+  void stop(std::string_view why, bool handed_over);
   void apply_reload(LoadResult loaded, std::vector<ReloadDone> waiters);
 
   // Work for the loader thread: one file read and validated at a time, in
@@ -121,7 +131,14 @@ class Runtime {
   boost::asio::signal_set stop_signals_;
   boost::asio::signal_set hup_;
   boost::asio::signal_set usr1_;
+  boost::asio::signal_set usr2_;
+  std::vector<std::string> argv_;
+  std::string own_path_;
+  std::unique_ptr<Successor> successor_;  // an upgrade in progress
+  int upgrade_notification_ = -1;  // this process is the new one of an upgrade
+  bool handed_over_ = false;
   std::unique_ptr<PidFile> pid_file_;
+  std::shared_ptr<AccessLog> access_log_;  // when [daemon] access_log is on
   std::map<std::string, std::pair<dev_t, ino_t>> socket_files_;
   bool stopping_ = false;
   // A reload (or a diff) reads and validates the file on `loader_`, off the
@@ -139,6 +156,10 @@ class Runtime {
   std::vector<std::function<void()>> after_load_;
 
   std::unique_ptr<ControlServer> control_;
+  // The control socket's file as made, to remove on exit if it is still
+  // that file (after an upgrade, the new process's is there instead).
+  std::string control_path_;
+  std::pair<dev_t, ino_t> control_file_{0, 0};
   std::chrono::system_clock::time_point started_at_ = std::chrono::system_clock::now();
   std::chrono::system_clock::time_point loaded_at_ = started_at_;  // of the running configuration
   std::uint64_t reloads_ok_ = 0;

@@ -171,9 +171,14 @@ std::optional<Endpoint> probe_endpoint(const std::string& address) {
 void Runtime::bind_control_socket(const Config& config) {
   const std::string& path = config.daemon.control_socket;
   if (path.empty()) return;
-  control_->bind(path, serving_uid(config.daemon), serving_gid(config.daemon));
+  // The new process of an upgrade takes the path over from the old one,
+  // which goes on answering on its socket until it exits.
+  control_->bind(path, serving_uid(config.daemon), serving_gid(config.daemon), upgrade_notification_ >= 0);
   struct stat st {};
-  if (lstat(path.c_str(), &st) == 0) socket_files_[path] = {st.st_dev, st.st_ino};
+  if (lstat(path.c_str(), &st) == 0) {
+    control_path_ = path;
+    control_file_ = {st.st_dev, st.st_ino};
+  }
   log_->info("control socket on {}", escape_text(path));
 }
 

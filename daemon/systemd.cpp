@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstdlib>
@@ -44,22 +45,71 @@ SystemdNotifier::SystemdNotifier(asio::io_context& io, std::function<std::string
 }
 
 SystemdNotifier::~SystemdNotifier() {
+  for (const auto& message : pending_) {
+    if (message.fd >= 0) ::close(message.fd);
+  }
   if (fd_ >= 0) ::close(fd_);
 }
 
-bool SystemdNotifier::try_send(const std::string& message) {
-  const ssize_t n = ::sendto(fd_, message.data(), message.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
-                             reinterpret_cast<const sockaddr*>(&address_), address_size_);
+bool SystemdNotifier::try_send(const Message& message) {
+  iovec data{const_cast<char*>(message.text.data()), message.text.size()};
+  msghdr header{};
+  header.msg_name = &address_;
+  header.msg_namelen = address_size_;
+  header.msg_iov = &data;
+  header.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  if (message.fd >= 0) {
+    header.msg_control = control;
+    header.msg_controllen = sizeof control;
+    cmsghdr* rights = CMSG_FIRSTHDR(&header);
+    rights->cmsg_level = SOL_SOCKET;
+    rights->cmsg_type = SCM_RIGHTS;
+    rights->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(rights), &message.fd, sizeof(int));
+  }
+  const ssize_t n = ::sendmsg(fd_, &header, MSG_DONTWAIT | MSG_NOSIGNAL);
   // Any other error (no socket there any more) will not pass by waiting.
-  return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS);
+  const bool done = n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS);
+  if (done && message.fd >= 0) ::close(message.fd);
+  return done;
 }
 
-void SystemdNotifier::send(std::string message) {
-  if (!enabled_) return;
+void SystemdNotifier::send(std::string text, int fd) {
+  if (!enabled_) {
+    if (fd >= 0) ::close(fd);
+    return;
+  }
+  Message message{std::move(text), fd};
   if (pending_.empty() && try_send(message)) return;
-  if (pending_.size() == max_pending) pending_.pop_front();
+  if (pending_.size() == max_pending) {
+    if (pending_.front().fd >= 0) ::close(pending_.front().fd);
+    pending_.pop_front();
+  }
   pending_.push_back(std::move(message));
   retry_later();
+}
+
+void SystemdNotifier::store_sockets(const std::vector<Server::ListeningSocket>& sockets) {
+  if (!enabled_) return;
+  std::vector<std::string> now;
+  for (const auto& socket : sockets) {
+    now.push_back(socket.name);
+    if (std::find(stored_.begin(), stored_.end(), socket.name) != stored_.end()) continue;
+    // The store gets a descriptor of its own; ours stays the listener's.
+    const int copy = ::fcntl(socket.fd, F_DUPFD_CLOEXEC, 3);
+    if (copy >= 0) send(fmt::format("FDSTORE=1\nFDNAME={}", socket.name), copy);
+  }
+  std::vector<std::string> gone;
+  for (const auto& name : stored_) {
+    if (std::find(now.begin(), now.end(), name) == now.end()) gone.push_back(name);
+  }
+  stored_ = std::move(now);
+  forget_sockets(gone);
+}
+
+void SystemdNotifier::forget_sockets(const std::vector<std::string>& names) {
+  for (const auto& name : names) send(fmt::format("FDSTOREREMOVE=1\nFDNAME={}", name));
 }
 
 void SystemdNotifier::retry_later() {
@@ -77,8 +127,8 @@ void SystemdNotifier::flush() {
   if (!pending_.empty()) retry_later();
 }
 
-void SystemdNotifier::ready() {
-  send("READY=1\nSTATUS=" + status_());
+void SystemdNotifier::ready(bool new_main_process) {
+  send((new_main_process ? fmt::format("MAINPID={}\n", getpid()) : std::string()) + "READY=1\nSTATUS=" + status_());
   if (enabled_ && !stopped_) {
     next_status_ = std::chrono::steady_clock::now() + 5s;
     tick();
@@ -120,15 +170,20 @@ void SystemdNotifier::tick() {
   });
 }
 
-std::vector<int> inherited_listen_fds() {
-  std::vector<int> fds;
-  const int n = sd_listen_fds(1);
+std::vector<Server::InheritedSocket> inherited_listen_sockets() {
+  std::vector<Server::InheritedSocket> sockets;
+  char** names = nullptr;
+  const int n = sd_listen_fds_with_names(1, &names);
   for (int i = 0; i < n; ++i) {
     const int fd = SD_LISTEN_FDS_START + i;
     fcntl(fd, F_SETFD, FD_CLOEXEC);
-    fds.push_back(fd);
+    sockets.push_back({fd, names != nullptr && names[i] != nullptr ? names[i] : "unknown"});
   }
-  return fds;
+  if (names != nullptr) {
+    for (int i = 0; i < n; ++i) std::free(names[i]);
+    std::free(names);
+  }
+  return sockets;
 }
 
 }  // namespace portico

@@ -14,6 +14,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <portico/server.hpp>
+
 namespace portico {
 
 // Messages go out on a non-blocking datagram socket of its own: a reader
@@ -30,17 +32,32 @@ class SystemdNotifier {
 
   bool enabled() const { return enabled_; }
   // READY=1 with the current status; starts the watchdog pings when systemd
-  // asked for them (WATCHDOG_USEC) and periodic STATUS= updates.
-  void ready();
+  // asked for them (WATCHDOG_USEC) and periodic STATUS= updates. After a
+  // binary upgrade, the new process also says it is the service's main
+  // process now (MAINPID=).
+  void ready(bool new_main_process = false);
   // RELOADING=1 with MONOTONIC_USEC, as systemd's reload protocol asks.
   void reloading();
   void stopping();
   void status();
 
+  // Keeps the file descriptor store (FDSTORE=1, FileDescriptorStoreMax= in
+  // the unit) in step with `sockets`: each listening socket not stored yet
+  // is sent under its name, and stored ones no longer listed are removed
+  // (FDSTOREREMOVE=1), so that a restart finds exactly the listeners'
+  // sockets, open all along.
+  void store_sockets(const std::vector<Server::ListeningSocket>& sockets);
+  // Removes stored sockets by name (ones the new configuration has no use
+  // for).
+  void forget_sockets(const std::vector<std::string>& names);
  private:
-  void send(std::string message);
+  struct Message {
+    std::string text;
+    int fd = -1;  // a descriptor to pass along (SCM_RIGHTS), owned until sent
+  };
+  void send(std::string message, int fd = -1);
   // True when sent, or failed for good; false when the reader is behind.
-  bool try_send(const std::string& message);
+  bool try_send(const Message& message);
   void flush();
   void retry_later();
 
@@ -51,7 +68,8 @@ class SystemdNotifier {
   int fd_ = -1;
   sockaddr_un address_{};
   socklen_t address_size_ = 0;
-  std::deque<std::string> pending_;
+  std::deque<Message> pending_;
+  std::vector<std::string> stored_;  // names of the sockets in the store
   bool retrying_ = false;
   std::function<std::string()> status_;
   std::chrono::microseconds watchdog_{0};
@@ -60,9 +78,10 @@ class SystemdNotifier {
   bool stopped_ = false;
 };
 
-// Listening sockets passed by systemd (LISTEN_FDS/LISTEN_PID), marked
-// close-on-exec; empty when none. The environment variables are unset so
-// that child processes do not see them.
-std::vector<int> inherited_listen_fds();
+// Listening sockets passed in (LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES: by
+// systemd's socket activation or file descriptor store, or by the porticod
+// this one upgrades), marked close-on-exec; empty when none. The
+// environment variables are unset so that child processes do not see them.
+std::vector<Server::InheritedSocket> inherited_listen_sockets();
 
 }  // namespace portico

@@ -6,6 +6,7 @@
 #include "echo.hpp"
 #include "exec.hpp"
 #include "greeting.hpp"
+#include "metrics.hpp"
 #include "proxy.hpp"
 #include "time.hpp"
 
@@ -20,6 +21,7 @@ void register_builtin_handlers(Registry& registry) {
   registry.add(handlers::chargen_type());
   registry.add(handlers::proxy_type());
   registry.add(handlers::exec_type());
+  registry.add(handlers::metrics_type());
 }
 
 }  // namespace portico

@@ -134,6 +134,15 @@ std::string ExitStatus::to_string() const {
   return fmt::format("exited with status {}", code);
 }
 
+std::string ExitStatus::label() const {
+  if (signal != 0) {
+    const char* name = sigabbrev_np(signal);
+    return name != nullptr ? fmt::format("SIG{}", name) : fmt::format("SIG{}", signal);
+  }
+  if (code < 0) return "unknown";
+  return std::to_string(code);
+}
+
 ChildProcess::ChildProcess(const asio::any_io_executor& executor, const Command& command,
                            const std::vector<std::string>& environment, int socket, int stderr_fd)
     : poll_timer_(executor) {

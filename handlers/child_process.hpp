@@ -40,6 +40,10 @@ struct ExitStatus {
 
   // "exited with status 0", "killed by SIGTERM".
   std::string to_string() const;
+  // Short, for the access log and the metrics: the exit status ("0" to
+  // "255"), the signal ("SIGTERM", "SIG40" for one without a name), or
+  // "unknown". At most 256 + 64 + 1 values.
+  std::string label() const;
 };
 
 // A running child. Not copyable; destroying one that was not reaped kills

@@ -10,6 +10,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -26,6 +28,7 @@
 #include <portico/io.hpp>
 #include <portico/log_throttle.hpp>
 #include <portico/text.hpp>
+#include <portico/metrics.hpp>
 
 #include "child_process.hpp"
 #include "exec_command.hpp"
@@ -72,6 +75,17 @@ std::string elapsed_since(clock::time_point start) {
   return format_duration(std::chrono::duration_cast<Duration>(clock::now() - start));
 }
 
+// What an exec listener counts, shared by the handlers a reload builds for
+// it (take_over), so that the metrics go on and max_instances counts the
+// children the previous handler still runs.
+struct ExecCounters {
+  std::size_t running = 0;  // one io_context thread: no atomics
+  std::uint64_t spawned = 0;
+  std::uint64_t spawn_failures = 0;
+  std::uint64_t limit_reached = 0;
+  std::map<std::string, std::uint64_t, std::less<>> exits;  // by ExitStatus::label()
+};
+
 // Counts a running child out whichever way serve() ends.
 struct Release {
   std::size_t& running;
@@ -99,16 +113,23 @@ class Exec final : public Handler {
   }
 
   asio::awaitable<void> serve(Connection& conn) override {
-    if (max_instances_ > 0 && running_ >= max_instances_) {
+    // Held by the frame: a reload may replace this handler meanwhile.
+    const auto counters = counters_;
+    if (max_instances_ > 0 && counters->running >= max_instances_) {
+      ++counters->limit_reached;
       conn.log_throttled(full_log_, warn, "max_instances ({}) reached: closing the connection", max_instances_);
       co_return;
     }
     Launch launched;
-    if (!launch(conn, launched)) co_return;
+    if (!launch(conn, launched)) {
+      ++counters->spawn_failures;
+      co_return;
+    }
     ChildProcess& child = *launched.child;
 
-    ++running_;
-    const Release release{running_};
+    ++counters->spawned;
+    ++counters->running;
+    const Release release{counters->running};
     const auto started = clock::now();
     Supervision supervision(conn.executor());
     conn.on_close([&supervision] {
@@ -119,9 +140,38 @@ class Exec final : public Handler {
     if (conn.annotating()) conn.annotate("pid", std::to_string(child.pid()));
     const ExitStatus status = co_await run(conn, child, supervision, launched.err_reader ? &*launched.err_reader : nullptr,
                                            launched.relayed ? &*launched.relayed : nullptr);
-    if (conn.annotating()) conn.annotate("exit", status.to_string());
+    const std::string label = status.label();
+    if (conn.annotating()) conn.annotate("exit", label);
+    if (const auto it = counters->exits.find(label); it != counters->exits.end()) {
+      ++it->second;
+    } else {
+      counters->exits.emplace(label, 1);
+    }
     const bool clean = status.signal == 0 && status.code == 0;
     conn.log(clean ? debug : info, "exec pid {} {} after {}", child.pid(), status.to_string(), elapsed_since(started));
+  }
+
+  void take_over(Handler& previous) override { counters_ = static_cast<Exec&>(previous).counters_; }
+
+  void write_metrics(MetricsWriter& out, std::string_view listener) const override {
+    const ExecCounters& c = *counters_;
+    out.counter("portico_exec_spawned_total", "Programs started", {{"listener", listener}},
+                static_cast<double>(c.spawned));
+    out.counter("portico_exec_spawn_failures_total", "Programs that could not be started", {{"listener", listener}},
+                static_cast<double>(c.spawn_failures));
+    out.counter("portico_exec_max_instances_reached_total", "Connections closed at once: max_instances were running",
+                {{"listener", listener}}, static_cast<double>(c.limit_reached));
+    out.gauge("portico_exec_running", "Programs running now", {{"listener", listener}},
+              static_cast<double>(c.running));
+    // status="0" is always there, so that a rate of failures has a base.
+    if (!c.exits.contains("0")) {
+      out.counter("portico_exec_exits_total", "Programs that ended, by exit status or signal",
+                  {{"listener", listener}, {"status", "0"}}, 0);
+    }
+    for (const auto& [status, count] : c.exits) {
+      out.counter("portico_exec_exits_total", "Programs that ended, by exit status or signal",
+                  {{"listener", listener}, {"status", status}}, static_cast<double>(count));
+    }
   }
 
  private:
@@ -313,7 +363,7 @@ class Exec final : public Handler {
   std::size_t max_instances_;
   Duration timeout_;
   bool log_stderr_;
-  std::size_t running_ = 0;  // one io_context thread: no atomics
+  std::shared_ptr<ExecCounters> counters_ = std::make_shared<ExecCounters>();
   LogThrottle full_log_;
 };
 

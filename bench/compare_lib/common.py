@@ -37,12 +37,23 @@ BALANCE = {
     "proxy-balance-rr": {"porticod": "round_robin", "haproxy": "roundrobin", "nginx": ""},
     "proxy-balance-lc": {"porticod": "least_conn", "haproxy": "leastconn", "nginx": "least_conn;"},
 }
+# porticod with one feature on, measured beside plain porticod in the same
+# run to show what the feature costs: an access log file (logfmt), and a
+# metrics listener present (scraped once a second, as Prometheus would).
+PORTICOD_VARIANTS = ("porticod-accesslog", "porticod-metrics")
+
+
+def is_porticod(name):
+    return name == "porticod" or name in PORTICOD_VARIANTS
+
+
 # Which servers each workload runs by default, in table order.
 SERVER_SETS = {w: SERVERS for w in ("greeting", "echo", "idle", "stream")}
+SERVER_SETS["greeting"] = ("porticod",) + PORTICOD_VARIANTS + SERVERS[1:]
 SERVER_SETS.update({w: PROXY_SERVERS for w in PROXY_WORKLOADS}, exec=EXEC_SERVERS)
 SERVER_SETS.update({w: TLS_SERVERS for w in TLS_WORKLOADS})
 SERVER_SETS.update({w: BALANCE_SERVERS for w in BALANCE_WORKLOADS})
-ALL_SERVERS = tuple(dict.fromkeys(SERVERS + PROXY_SERVERS + EXEC_SERVERS + TLS_SERVERS + BALANCE_SERVERS))
+ALL_SERVERS = tuple(dict.fromkeys(SERVERS + PORTICOD_VARIANTS + PROXY_SERVERS + EXEC_SERVERS + TLS_SERVERS + BALANCE_SERVERS))
 # The row each workload's ratio columns divide by: the C floor; for a proxy,
 # the upstream reached without one; for exec, which has no floor, porticod.
 # TLS has no floor either: nginx, like porticod one process doing it all.

@@ -4,13 +4,16 @@ import json
 import os
 import pwd
 import signal
+import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 from .balance import parse_served, spread
 from .common import (BALANCE, BALANCE_UPSTREAMS, BALANCE_WORKLOADS, BENCH_DIR, EX_CONFIG, PEERS, PROXY_WORKLOADS,
-                     ROOT, TLS_KEY, TLS_WORKLOADS, bench_mode, handler_for, is_idle, parse_seconds, say)
+                     ROOT, TLS_KEY, TLS_WORKLOADS, bench_mode, handler_for, is_idle, is_porticod, parse_seconds,
+                     say)
 from .packages import nginx_stream_module
 from .processes import descendants, die_with_parent, free_port, run_quiet, spawn, stop, tail, wait_listening
 from .tls import make_certificate, tls_check
@@ -29,7 +32,7 @@ class Peers:
         if name in self.built:
             return self.built[name]
         reason = None
-        if name == "porticod" and not os.access(self.porticod, os.X_OK):
+        if is_porticod(name) and not os.access(self.porticod, os.X_OK):
             reason = f"{self.porticod} not found (build porticod first, or pass --porticod)"
         elif name == "c-epoll":
             rc, out = run_quiet(["gcc", "-O2", "-o", str(self.tmp / "epoll_server"), str(PEERS / "epoll_server.c")], 120)
@@ -79,10 +82,17 @@ class Peers:
         upstream = upstreams[0] if upstreams else None
         tls = self.certs[TLS_KEY[workload]] if workload in TLS_WORKLOADS else None
         balance = BALANCE.get(workload)
-        if name == "porticod":
+        if is_porticod(name):
             cfg = self.tmp / f"portico-{workload}-{port}.toml"
             # As root porticod refuses to serve unless told it may (exit 78).
             daemon = "allow_root = true\n" if os.geteuid() == 0 else ""
+            extra = ""
+            if name == "porticod-accesslog":
+                daemon += f'access_log = "{self.tmp / f"access-{port}.log"}"\n'
+            elif name == "porticod-metrics":
+                self.metrics_port = free_port()
+                extra = (f'\n[[listener]]\nname = "metrics"\naddress = "127.0.0.1:{self.metrics_port}"\n'
+                         'handler = "metrics"\n')
             options = ""
             if handler == "proxy":
                 options = "upstream = [" + ", ".join(f'"127.0.0.1:{u}"' for u in upstreams) + "]\n"
@@ -96,7 +106,7 @@ class Peers:
             # Defaults throughout, the log level included: what an installed
             # porticod does.
             cfg.write_text(f'[daemon]\n{daemon}\n[[listener]]\naddress = "127.0.0.1:{port}"\n'
-                           f'handler = "{handler}"\n{options}')
+                           f'handler = "{handler}"\n{options}{extra}')
             return [str(self.porticod), "-c", str(cfg)], None
         if name == "haproxy":
             cfg = self.tmp / f"haproxy-{port}.cfg"
@@ -176,7 +186,7 @@ def has_backend(name, workload):
     """Whether a server relays a TLS workload to the C floor behind it:
     every TLS terminator does, and nginx does for all but the greeting,
     which its stream module's `return` answers itself."""
-    if workload not in TLS_WORKLOADS or name == "porticod":
+    if workload not in TLS_WORKLOADS or is_porticod(name):
         return False
     return name != "nginx" or handler_for(workload) != "greeting"
 
@@ -200,6 +210,37 @@ def cpu_seconds(pid):
     except (OSError, IndexError):
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Scraper:
+    """Scrapes a metrics listener once a second, as Prometheus would, for
+    as long as it runs; counts the good answers."""
+
+    def __init__(self, port):
+        self.port, self.ok, self.failed = port, 0, 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        while not self.done.wait(1.0):
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+                    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    data = b""
+                    while chunk := s.recv(65536):
+                        data += chunk
+                good = data.startswith(b"HTTP/1.1 200 OK") and b"portico_connections_accepted_total" in data
+                self.ok, self.failed = self.ok + good, self.failed + (not good)
+            except OSError:
+                self.failed += 1
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.thread.join(5)
 
 
 def rejection_hint(workload):
@@ -279,7 +320,7 @@ def measure(peers, name, workload, args, bench):
             roles.append((proc, "server", log))
             if not wait_listening(proc, port):
                 code = proc.poll()
-                if name == "porticod" and code == EX_CONFIG:
+                if is_porticod(name) and code == EX_CONFIG:
                     return dict(result, status="skipped",
                                 reason=f"porticod rejected the config (exit 78; {rejection_hint(workload)}): {tail(log, 2)}")
                 return dict(result, status="failed", reason=f"did not start listening (exit {code}): {tail(log)}")
@@ -314,10 +355,22 @@ def measure(peers, name, workload, args, bench):
         limit = 120 + parse_seconds(args.duration) + parse_seconds(args.warmup)
         relays = ups and name != "direct"
         up_cpu, wall = ([cpu_seconds(u[0].pid) for u in ups], time.monotonic()) if relays else (None, None)
+        scraper = Scraper(peers.metrics_port) if name == "porticod-metrics" else None
         try:
-            run = subprocess.run(cmd, capture_output=True, text=True, timeout=limit, preexec_fn=die_with_parent)
+            if scraper:
+                with scraper:
+                    run = subprocess.run(cmd, capture_output=True, text=True, timeout=limit,
+                                         preexec_fn=die_with_parent)
+            else:
+                run = subprocess.run(cmd, capture_output=True, text=True, timeout=limit, preexec_fn=die_with_parent)
         except subprocess.TimeoutExpired:
             return dict(result, status="failed", reason=f"portico-bench did not finish in {limit:.0f} s")
+        if scraper:
+            result["note"] = f"scraped /metrics once a second: {scraper.ok} answers, {scraper.failed} failed"
+        if name == "porticod-accesslog":
+            logged = peers.tmp / f"access-{port}.log"
+            lines = sum(1 for _ in open(logged, "rb")) if logged.exists() else 0
+            result["note"] = f"access log (file, logfmt): {lines:,} lines written over the run"
         if up_cpu is not None:
             # The upstreams share CPU 1 with portico-bench: their share of
             # that core over the whole bench run (warm-up included; all steady).

@@ -192,6 +192,19 @@ class Configs(unittest.TestCase):
                                       '"127.0.0.1:1003", "127.0.0.1:1004"]\nbalance = "least_conn"\n'), text)
         self.assertIn('balance = "round_robin"\n', self.porticod_config("proxy-balance-rr", [1, 2, 3, 4]))
 
+    def test_porticod_variants_add_one_feature_each(self):
+        plain = self.porticod_config("greeting")
+        argv, _ = self.peers.command("porticod-accesslog", 7000, "greeting")
+        logged = Path(argv[2]).read_text()
+        self.assertEqual(logged, plain.replace("\n\n[[listener]]", f'\naccess_log = "{self.tmp.name}/access-7000.log"\n'
+                                               '\n[[listener]]'))
+        argv, _ = self.peers.command("porticod-metrics", 7000, "greeting")
+        metrics = Path(argv[2]).read_text()
+        self.assertTrue(metrics.startswith(plain), metrics)
+        self.assertEqual(metrics[len(plain):], f'\n[[listener]]\nname = "metrics"\naddress = "127.0.0.1:'
+                         f'{self.peers.metrics_port}"\nhandler = "metrics"\n')
+        self.assertEqual(SERVER_SETS["greeting"][:3], ("porticod", "porticod-accesslog", "porticod-metrics"))
+
     def test_haproxy_balances_over_every_upstream(self):
         argv, _ = self.peers.command("haproxy", 7000, "proxy-balance-rr", [1001, 1002, 1003, 1004])
         text = Path(argv[-1]).read_text()

@@ -25,6 +25,11 @@ enum class LogLevel { trace, debug, info, warn, error, critical, off };
 std::string_view to_string(LogLevel level);
 std::optional<LogLevel> parse_log_level(std::string_view text);
 
+// How the access log writes a connection: logfmt (key=value pairs) or one
+// JSON object a line.
+enum class AccessLogFormat { logfmt, json };
+std::string_view to_string(AccessLogFormat format);
+
 struct DaemonConfig {
   LogLevel log_level = LogLevel::info;
   Duration shutdown_timeout = std::chrono::seconds(10);
@@ -36,6 +41,11 @@ struct DaemonConfig {
   std::string log_file;             // empty = stderr
   std::vector<std::string> plugins; // shared objects registering handler types
   std::string control_socket;       // porticoctl's Unix socket; empty = none
+  // One line per connection: "off", "stderr", "journal", or a file's
+  // absolute path.
+  std::string access_log = "off";
+  AccessLogFormat access_log_format = AccessLogFormat::logfmt;
+  bool access_log_on() const { return access_log != "off"; }
 
   // Where the [daemon] table and each key's value were written, for the
   // checks made against the host (at --check and at start).
@@ -121,7 +131,8 @@ struct ListenerConfig {
   Duration proxy_protocol_timeout = std::chrono::seconds(5);
 
   // Whether the server's ConnectionObserver (the access log) hears of this
-  // listener's connections.
+  // listener's connections. The key may be written only while [daemon]
+  // access_log is on.
   bool access_log = true;
 
   // TLS, when tls_certificate is set.

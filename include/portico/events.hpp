@@ -17,6 +17,9 @@
 
 namespace portico {
 
+class MetricsWriter;
+struct TlsInfo;
+
 // How a connection ended, as the access log words it.
 enum class ConnectionEnd : std::uint8_t {
   client_closed,    // the client closed its side and the handler finished
@@ -48,7 +51,7 @@ struct ConnectionRecord {
   const Endpoint* socket_peer;      // the real peer when a PROXY header named another, else nullptr
   const Endpoint& local;            // the address the client reached
   std::chrono::system_clock::time_point accepted;
-  Duration duration;                // from the accept to the close
+  std::chrono::microseconds duration;  // from the accept to the close
   std::uint64_t bytes_received;     // from the client
   std::uint64_t bytes_sent;         // to the client
   ConnectionEnd end;
@@ -56,6 +59,8 @@ struct ConnectionRecord {
   // What the handler added (Connection::annotate), in order: the proxy's
   // upstream and connect time, exec's pid and exit status.
   std::span<const std::pair<std::string, std::string>> fields;
+  // What the TLS handshake negotiated, on a TLS listener; else nullptr.
+  const TlsInfo* tls = nullptr;
 };
 
 // One refused connection.
@@ -78,6 +83,9 @@ class ConnectionObserver {
   virtual ~ConnectionObserver() = default;
   virtual void connection_ended(const ConnectionRecord& record) = 0;
   virtual void connection_refused(const RefusalRecord& record) = 0;
+  // Adds the observer's own series to a metrics scrape (an access log: the
+  // lines it had to drop). The default adds none.
+  virtual void write_metrics(MetricsWriter& out) const { (void)out; }
 };
 
 // Upper bounds, in seconds, of the connection duration histogram.
@@ -92,6 +100,7 @@ struct ListenerCounters {
   std::array<std::uint64_t, refusal_kinds> refused{};  // by Refusal
   std::uint64_t idle_timeouts = 0;
   std::uint64_t session_timeouts = 0;
+  std::uint64_t tls_renegotiations = 0;  // TLS 1.2 clients closed for renegotiating
   std::uint64_t bytes_received = 0;
   std::uint64_t bytes_sent = 0;
   // Durations of ended connections: counts per bucket of duration_buckets

@@ -60,4 +60,10 @@ class MetricsWriter {
 // Label values and HELP text escaped as the format requires.
 std::string escape_label_value(std::string_view value);
 
+// The standard process_* series of the calling process, from /proc/self:
+// process_cpu_seconds_total, process_resident_memory_bytes,
+// process_virtual_memory_bytes, process_open_fds, process_max_fds and
+// process_start_time_seconds. A value that cannot be read is left out.
+void write_process_metrics(MetricsWriter& out);
+
 }  // namespace portico

@@ -40,6 +40,10 @@ struct OptionSpec {
   // setting it together with [daemon] user, which drops root after binding,
   // is a config error.
   bool needs_root = false;
+  // A string option whose value is data sent as is (a greeting's message),
+  // which may hold any byte. Otherwise a string is a name, path or argument,
+  // and one holding a NUL is a config error (system calls would stop at it).
+  bool bytes = false;
 };
 
 // The default as it would be written in a config file ("10s", 100, "text").

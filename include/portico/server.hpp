@@ -30,13 +30,25 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
+  // A listening socket passed to this process: by systemd (socket
+  // activation, or its file descriptor store on a restart) or by the
+  // porticod this one upgrades. `name` is the LISTEN_FDNAMES entry.
+  struct InheritedSocket {
+    int fd;
+    std::string name;
+  };
+
   // Builds every listener's handler and binds every listener; only when all
   // succeeded does it start accepting. On failure nothing stays open and
-  // the error names the listener, the address and the OS error.
-  // `inherited_fds` are listening sockets passed by systemd (socket
-  // activation): one whose address matches a listener is used instead of
-  // binding; the others are logged and closed.
-  Result<void> start(const Config& config, const std::vector<int>& inherited_fds = {});
+  // the error names the listener, the address and the OS error. An
+  // inherited socket is used instead of binding for the listener whose
+  // socket_name() it carries and whose address it is bound to, or else for
+  // a listener with its address; the others are logged and closed (and
+  // listed by unused_inherited()).
+  Result<void> start(const Config& config, const std::vector<InheritedSocket>& inherited = {});
+  // The names of the inherited sockets start() closed because no listener
+  // wanted them.
+  const std::vector<std::string>& unused_inherited() const;
 
   // Applies a new configuration: a listener whose address is unchanged keeps
   // its socket and serves new connections with the new options (open ones
@@ -113,6 +125,26 @@ class Server {
   // Disables the listener, then waits until its connections end, for at
   // most `timeout`, and closes those left; `done` gets how many were cut.
   Result<void> drain(std::string_view name, Duration timeout, std::function<void(std::size_t cut)> done);
+
+  // What identifies a listener's socket when it is handed to another
+  // process (FDNAME in systemd's file descriptor store): "portico-" and a
+  // hash of the listener's name, letters and digits only.
+  static std::string socket_name(const ListenerConfig& listener);
+  struct ListeningSocket {
+    std::string name;  // socket_name()
+    std::string listener;
+    int fd;            // owned by the server
+  };
+  std::vector<ListeningSocket> listening_sockets() const;
+
+  // The listening sockets live on elsewhere (systemd's file descriptor
+  // store): a listener that stops leaves its Unix socket file in place.
+  void keep_socket_files();
+  // Another process took over the listening sockets (a binary upgrade):
+  // stop accepting at once, close them without removing socket files and
+  // without taking what the kernel queued (the other process accepts it).
+  // Connections in progress go on; shutdown() then lets them finish.
+  void hand_over();
 
   // Stops accepting new clients (the ones the kernel already holds are
   // still taken and served), lets connections finish for up to `grace`,

@@ -110,7 +110,7 @@ TEST_CASE("values are quoted with their control characters escaped: one error is
   CHECK(errors_of("[[listener]]\naddress = \"127.0.0.1:1\"\n"
                   "handler = \"x\\u001b[31m\\nfake.toml:1:1: injected\"\n") ==
         Errors{"my.toml:3:11: unknown handler type \"x\\x1b[31m\\nfake.toml:1:1: injected\"; known types: chargen, "
-               "daytime, discard, echo, exec, greeting, proxy, time"});
+               "daytime, discard, echo, exec, greeting, metrics, proxy, time"});
   CHECK(errors_of("[[listener]]\naddress = \"127.0.0.1:1\"\n\"bad\\tkey\\\"\" = 1\n") ==
         Errors{"my.toml:3:1: unknown key \"bad\\tkey\\\"\" in listener #1"});
   CHECK(errors_of("[[listener]]\naddress = \"127.0.0.1:\\r99\"\n") ==
@@ -229,4 +229,73 @@ TEST_CASE("an option that needs root together with [daemon] user", "[config][err
                          "my.toml:7:8: \"user\" in listener \"127.0.0.1:1\" needs porticod to keep root, but "
                          "[daemon] user = \"nobody\" drops root after binding; remove one of the two (with no "
                          "[daemon] user, set allow_root = true)")));
+}
+
+TEST_CASE("a NUL character in an address is a mistake, not the end of the address", "[config][errors]") {
+  // inet_pton and socket paths stop at a NUL: these loaded as 127.0.0.1:8080,
+  // 10.0.0.0/8 and unix:/run/x, the rest dropped without a word.
+  CHECK(errors_of("[[listener]]\naddress = \"127.0.0.1\\u0000junk:8080\"\n"
+                  "[[listener]]\naddress = \"127.0.0.1:8081\"\nallow = [\"10.0.0.0\\u0000x/8\"]\n"
+                  "[[listener]]\naddress = \"127.0.0.1:8082\"\nhandler = \"proxy\"\nupstream = [\"unix:/run/x\\u0000y\"]\n") ==
+        Errors{
+            "my.toml:2:11: \"address\" in listener #1: invalid address \"127.0.0.1\\x00junk:8080\": contains a NUL "
+            "character",
+            "my.toml:5:10: \"10.0.0.0\\x00x/8\" holds a NUL character (\\u0000), which no name, path or argument may "
+            "hold",
+            "my.toml:9:13: \"unix:/run/x\\x00y\" holds a NUL character (\\u0000), which no name, path or argument "
+            "may hold",
+        });
+}
+
+TEST_CASE("no name, path or argument may hold a NUL; a greeting's message may", "[config][errors]") {
+  CHECK(errors_of("[daemon]\nuser = \"nobody\\u0000x\"\n[[listener]]\naddress = \"127.0.0.1:8080\"\n"
+                  "handler = \"exec\"\ncommand = [\"/bin/cat\", \"a\\u0000b\"]\n") ==
+        Errors{
+            "my.toml:2:8: \"nobody\\x00x\" holds a NUL character (\\u0000), which no name, path or argument may "
+            "hold",
+            "my.toml:6:24: \"a\\x00b\" holds a NUL character (\\u0000), which no name, path or argument may hold",
+        });
+  portico::Registry registry;
+  portico::register_builtin_handlers(registry);
+  const auto greeting =
+      portico::parse_config("[[listener]]\naddress = \"127.0.0.1:8080\"\nmessage = \"a\\u0000b\"\n", "my.toml", registry);
+  REQUIRE(greeting.config);
+  CHECK(greeting.config->listeners[0].options.string("message") == std::string("a\0b", 3));
+}
+
+TEST_CASE("access_log: off, stderr, journal or an absolute path; its format and listener keys only when on",
+          "[config][errors][access_log]") {
+  const std::string listener = "[[listener]]\naddress = \"127.0.0.1:1\"\n";
+  CHECK(errors_of("[daemon]\naccess_log = \"access.log\"\n" + listener) ==
+        Errors{"my.toml:2:14: \"access_log\" in [daemon] must be \"off\", \"stderr\", \"journal\" or an absolute path, "
+               "not \"access.log\""});
+  CHECK(errors_of("[daemon]\naccess_log = true\n" + listener) ==
+        Errors{"my.toml:2:14: \"access_log\" in [daemon] must be a string, not a boolean"});
+  CHECK(errors_of("[daemon]\naccess_log = \"stderr\"\naccess_log_format = \"xml\"\n" + listener) ==
+        Errors{"my.toml:3:21: \"access_log_format\" in [daemon] must be one of logfmt, json, not \"xml\""});
+  CHECK(errors_of("[daemon]\naccess_log_format = \"json\"\n" + listener) ==
+        Errors{"my.toml:2:21: \"access_log_format\" in [daemon] applies only when access_log is on, and it is "
+               "\"off\" by default"});
+  CHECK(errors_of("[daemon]\naccess_log = \"off\"\naccess_log_format = \"json\"\n" + listener) ==
+        Errors{"my.toml:3:21: \"access_log_format\" in [daemon] applies only when access_log is on, and it is "
+               "\"off\""});
+  // A listener's access_log would choose among lines nobody writes.
+  CHECK(errors_of(listener + "access_log = false\n") ==
+        Errors{"my.toml:3:14: \"access_log\" in listener #1 applies only when [daemon] access_log is on, and it is "
+               "\"off\" by default"});
+  CHECK(errors_of("[daemon]\naccess_log = \"off\"\n" + listener + "access_log = true\n") ==
+        Errors{"my.toml:5:14: \"access_log\" in listener #1 applies only when [daemon] access_log is on, and it is "
+               "\"off\""});
+  CHECK(errors_of("[daemon]\naccess_log = \"journal\"\n" + listener + "access_log = \"no\"\n") ==
+        Errors{"my.toml:5:14: \"access_log\" in listener #1 must be a boolean (true or false), not a string"});
+  // A mistake in [daemon] access_log is reported once, not again for the
+  // keys that depend on it.
+  CHECK(errors_of("[daemon]\naccess_log = \"log\"\naccess_log_format = \"json\"\n" + listener + "access_log = true\n") ==
+        Errors{"my.toml:2:14: \"access_log\" in [daemon] must be \"off\", \"stderr\", \"journal\" or an absolute path, "
+               "not \"log\""});
+}
+
+TEST_CASE("the metrics handler's request_timeout must be longer than 0s", "[config][errors]") {
+  CHECK(errors_of("[[listener]]\naddress = \"127.0.0.1:1\"\nhandler = \"metrics\"\nrequest_timeout = \"0s\"\n") ==
+        Errors{"my.toml:4:19: \"request_timeout\" must be longer than 0s: a request has to arrive in some time"});
 }

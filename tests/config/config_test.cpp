@@ -156,3 +156,36 @@ TEST_CASE("print_config output parses back to the same config", "[config]") {
   CHECK(second.config->listeners[0].options == first.config->listeners[0].options);
   CHECK(second.config->listeners[0].options.string("message") == "a\"b\x01");
 }
+
+TEST_CASE("access_log: off by default; when on, every listener writes unless it says not to; printed back",
+          "[config][access_log]") {
+  const auto registry = builtin();
+  const auto off = portico::parse_config("[[listener]]\naddress = \"127.0.0.1:1\"\n", "t.toml", registry);
+  REQUIRE(off.config);
+  CHECK_FALSE(off.config->daemon.access_log_on());
+  const std::string off_printed = portico::print_config(*off.config, registry);
+  CHECK_THAT(off_printed, Catch::Matchers::Contains("access_log = \"off\"\n"));
+  CHECK_THAT(off_printed, !Catch::Matchers::Contains("access_log_format"));
+  CHECK(portico::parse_config(off_printed, "printed.toml", registry).config);
+
+  const auto on = portico::parse_config(
+      "[daemon]\naccess_log = \"/var/log/portico/access.log\"\naccess_log_format = \"json\"\n"
+      "[[listener]]\nname = \"a\"\naddress = \"127.0.0.1:1\"\n"
+      "[[listener]]\nname = \"b\"\naddress = \"127.0.0.1:2\"\naccess_log = false\n",
+      "t.toml", registry);
+  INFO(on.errors.to_string());
+  REQUIRE(on.config);
+  CHECK(on.config->daemon.access_log == "/var/log/portico/access.log");
+  CHECK(on.config->daemon.access_log_format == portico::AccessLogFormat::json);
+  CHECK(on.config->listeners[0].access_log);
+  CHECK_FALSE(on.config->listeners[1].access_log);
+  const std::string printed = portico::print_config(*on.config, registry);
+  CHECK_THAT(printed, Catch::Matchers::Contains("access_log = \"/var/log/portico/access.log\"\n"
+                                                "access_log_format = \"json\"\n"));
+  const auto again = portico::parse_config(printed, "printed.toml", registry);
+  INFO(printed);
+  REQUIRE(again.config);
+  CHECK(again.config->daemon.access_log_format == portico::AccessLogFormat::json);
+  CHECK(again.config->listeners[0].access_log);
+  CHECK_FALSE(again.config->listeners[1].access_log);
+}

@@ -133,7 +133,7 @@ TEST_CASE("a value with an escape sequence and a newline is printed by --check o
   const auto r = run_porticod({"--check", "-c", path});
   CHECK(r.exit_code == 78);
   CHECK(r.err == path + ":3:11: unknown handler type \"x\\x1b[31m\\nfake.toml:1:1: injected\"; known types: "
-                        "chargen, daytime, discard, echo, exec, greeting, proxy, time\n"
+                        "chargen, daytime, discard, echo, exec, greeting, metrics, proxy, time\n"
                         "porticod: 1 error(s) in " + path + "\n");
 }
 

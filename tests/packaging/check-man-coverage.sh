@@ -118,7 +118,8 @@ if [[ $nhandlers -eq 0 ]]; then
 fi
 
 # [daemon] and listener keys. --print-config leaves out some keys unless they
-# apply, so the probe sets them: user, group, pid_file and log_file (names
+# apply, so the probe sets them: user, group, pid_file, log_file and
+# access_log (for access_log_format and the listeners' access_log) (names
 # that exist, paths that are never opened), an IPv6 listener with a rate (for
 # burst) and proxy_protocol (for proxy_protocol_timeout), and a Unix one with
 # socket_mode, socket_user and socket_group. A new key printed only under some condition needs that
@@ -130,6 +131,7 @@ user = "nobody"
 group = "nogroup"
 pid_file = "/nonexistent/portico-probe.pid"
 log_file = "/nonexistent/portico-probe.log"
+access_log = "/nonexistent/portico-probe-access.log"
 
 [[listener]]
 name = "probe-ip"

@@ -22,7 +22,7 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 
 # The tools this test runs (a fresh machine has none of them).
-"$top/tools/deps" dpkg-dev debhelper lintian mandoc man-db systemd python3 util-linux procps
+"$top/tools/deps" dpkg-dev debhelper lintian mandoc man-db systemd python3 util-linux procps openssl logrotate
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/portico-pkgtest.XXXXXX")
 chmod 755 "$work"
@@ -152,6 +152,9 @@ install_pkgs() {
     /usr/bin/portico-bench --version || fail "portico-bench --version failed"
     getent passwd portico || fail "no user portico"
     getent group portico || fail "no group portico"
+    # the access log's rotation, which logrotate itself must accept
+    [[ -f /etc/logrotate.d/portico ]] || fail "/etc/logrotate.d/portico is missing"
+    logrotate --debug /etc/logrotate.d/portico 2>&1 || fail "logrotate rejects /etc/logrotate.d/portico"
     # files of the package, to check the purge against
     dpkg -L portico >"$installed_list"
     if dpkg-query -W libportico-dev >/dev/null 2>&1; then
@@ -184,13 +187,44 @@ config_checks() {
     timeout 30 /usr/sbin/porticod --version
 }
 
+# The certificates the TLS examples name, as an administrator would put them
+# in /etc/portico/tls (root:portico 0640); removed again by the caller.
+example_certificates() {
+    local name
+    for name in example other; do
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+            -subj "/CN=$name.test" -keyout "/etc/portico/tls/$name.key" -out "/etc/portico/tls/$name.pem" 2>/dev/null
+        chown root:portico "/etc/portico/tls/$name.key" "/etc/portico/tls/$name.pem"
+        chmod 0640 "/etc/portico/tls/$name.key" "/etc/portico/tls/$name.pem"
+    done
+}
+remove_example_certificates() {
+    rm -f /etc/portico/tls/example.key /etc/portico/tls/example.pem /etc/portico/tls/other.key /etc/portico/tls/other.pem
+}
+
+tls_directory() {
+    # Keys readable by the service's group, nobody else.
+    [[ $(stat -c '%U:%G %a' /etc/portico/tls) = "root:portico 750" ]] ||
+        fail "/etc/portico/tls is $(stat -c '%U:%G %a' /etc/portico/tls), not root:portico 750"
+    # And the service user can read what is put there, as a reload needs.
+    example_certificates
+    local rc=0
+    setpriv --reuid=portico --regid=portico --init-groups cat /etc/portico/tls/example.key >/dev/null || rc=$?
+    remove_example_certificates
+    [[ $rc -eq 0 ]] || fail "the user portico cannot read a key in /etc/portico/tls"
+}
+
 commented_examples_valid() {
     # The installed config shows every handler type commented out ("#key"
     # lines; "# text" and "## text" are prose). Uncommented, all of it must
     # be a valid configuration.
     sed -E 's/^#([^# !])/\1/' /etc/portico/portico.toml >"$work/uncommented.toml"
     grep -c '^\[\[listener\]\]' "$work/uncommented.toml"
-    timeout 30 /usr/sbin/porticod --check -c "$work/uncommented.toml" || { cat "$work/uncommented.toml"; fail "uncommented examples do not pass --check"; }
+    example_certificates
+    local rc=0
+    timeout 30 /usr/sbin/porticod --check -c "$work/uncommented.toml" || rc=$?
+    remove_example_certificates
+    [[ $rc -eq 0 ]] || { cat "$work/uncommented.toml"; fail "uncommented examples do not pass --check"; }
 }
 
 # Send a line to 127.0.0.1:PORT and print the answer, up to 64 KiB or EOF.
@@ -384,9 +418,11 @@ PY
 )
     [[ $n -gt 0 ]] || fail "no TOML example found in portico.toml.5.scd"
     local f bad=0
+    example_certificates
     for f in "$exdir"/example-*.toml; do
         timeout 30 /usr/sbin/porticod --check -c "$f" || { cat "$f"; bad=1; }
     done
+    remove_example_certificates
     [[ $bad -eq 0 ]] || fail "some examples of portico.toml(5) are not valid"
 }
 
@@ -502,6 +538,7 @@ if ! [[ -x /usr/sbin/porticod ]]; then
 fi
 step "conffile /etc/portico/portico.toml registered" conffile_registered
 step "porticod --check -c /etc/portico/portico.toml exits 0" config_checks
+step "/etc/portico/tls is root:portico 0750 and the service user reads its keys" tls_directory
 step "every commented example of portico.toml passes --check uncommented" commented_examples_valid
 step "porticod as user portico answers 'Hello from server!' on 127.0.0.1:8888" serve_greeting
 step "systemctl reload runs porticoctl reload, which exits 78 on a broken file" reload_with_porticoctl

@@ -86,6 +86,7 @@ struct SpawnOptions {
   bool as_root = false;
   std::vector<int> listen_fds = {};
   bool journal_stream = false;
+  std::string stdin_path = "/dev/null";
 };
 
 pid_t spawn(const std::vector<std::string>& args, const std::string& out_path, const std::string& err_path,
@@ -94,7 +95,7 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& out_path, c
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
   if (pid == 0) {
-    const int devnull = open("/dev/null", O_RDONLY);
+    const int devnull = open(options.stdin_path.c_str(), O_RDONLY);
     const int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     const int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(devnull, 0);
@@ -119,7 +120,7 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& out_path, c
         (setgroups(0, nullptr) != 0 || setgid(nobody) != 0 || setuid(nobody) != 0)) {
       _exit(126);
     }
-    execv(argv[0], argv.data());
+    execvp(argv[0], argv.data());
     _exit(127);
   }
   return pid;
@@ -199,6 +200,63 @@ RunResult run_porticoctl(const std::vector<std::string>& args, Millis timeout, c
   result.out = read_file(out);
   result.err = read_file(err);
   return result;
+}
+
+RunResult run_command(const std::vector<std::string>& args, const std::string& input, Millis timeout) {
+  TempDir dir;
+  const auto out = (dir.path() / "stdout").string();
+  const auto err = (dir.path() / "stderr").string();
+  const auto in = dir.write("stdin", input);
+  const pid_t pid = spawn(args, out, err, SpawnOptions{.as_root = true, .stdin_path = in});
+  RunResult result;
+  auto code = wait_pid(pid, timeout);
+  if (!code) {
+    kill(pid, SIGKILL);
+    code = wait_pid(pid, 5s);
+  }
+  result.exit_code = code.value_or(-1);
+  result.out = read_file(out);
+  result.err = read_file(err);
+  return result;
+}
+
+std::vector<std::string> tls_client(std::uint16_t port, const std::vector<std::string>& options, Millis timeout) {
+  std::vector<std::string> args{"/usr/bin/python3", TLS_CLIENT_PATH, "--port", std::to_string(port)};
+  args.insert(args.end(), options.begin(), options.end());
+  const RunResult run = run_command(args, "", timeout);
+  if (run.exit_code != 0) throw std::runtime_error("tls_client.py failed (" + std::to_string(run.exit_code) + "): " + run.err);
+  std::vector<std::string> lines;
+  std::size_t start = 0;
+  for (std::size_t nl; (nl = run.out.find('\n', start)) != std::string::npos; start = nl + 1) {
+    lines.push_back(run.out.substr(start, nl - start));
+  }
+  return lines;
+}
+
+std::string json_field(const std::string& line, const std::string& key) {
+  const std::string needle = "\"" + key + "\": ";
+  const auto at = line.find(needle);
+  if (at == std::string::npos) return {};
+  std::size_t i = at + needle.size();
+  if (i < line.size() && line[i] != '"') {
+    const auto end = line.find_first_of(",}", i);
+    return line.substr(i, end - i);
+  }
+  std::string value;
+  for (++i; i < line.size() && line[i] != '"'; ++i) {
+    if (line[i] == '\\' && i + 1 < line.size()) {
+      ++i;
+      switch (line[i]) {
+        case 'n': value += '\n'; break;
+        case 'r': value += '\r'; break;
+        case 't': value += '\t'; break;
+        default: value += line[i];
+      }
+    } else {
+      value += line[i];
+    }
+  }
+  return value;
 }
 
 Daemon Daemon::start(const std::string& config, Options options) {

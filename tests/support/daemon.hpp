@@ -46,6 +46,17 @@ struct RunResult {
   std::string err;
 };
 RunResult run_porticod(const std::vector<std::string>& args, Millis timeout = 10s, bool as_root = false);
+// Runs any program (as the test's own user) with `input` on its stdin.
+RunResult run_command(const std::vector<std::string>& args, const std::string& input = "", Millis timeout = 10s);
+
+// tests/support/tls_client.py: one TLS connection (or `count`, resuming
+// sessions with --resume) to 127.0.0.1:port; each connection's outcome as
+// the JSON object the script prints (see the script), one per line.
+std::vector<std::string> tls_client(std::uint16_t port, const std::vector<std::string>& options = {},
+                                    Millis timeout = 20s);
+// The string value of "key" in one of those JSON lines ("" when absent);
+// booleans come back as "true" / "false".
+std::string json_field(const std::string& line, const std::string& key);
 
 // A porticod process serving a config written to a temp file. start() waits
 // until it logs a "serving" line for each listener, and records each
