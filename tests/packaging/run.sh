@@ -371,6 +371,97 @@ reload_with_porticoctl() {
     kill_server
 }
 
+# dpkg -i of a newer version while clients keep connecting: the postinst
+# hands the running porticod over to the new binary (SIGUSR2), and not one
+# client is refused or reset. The newer version is this one repacked with a
+# higher version number: dpkg replaces every file and runs the upgrade path.
+upgrade_under_load() {
+    if port_open; then
+        fail "something already listens on 127.0.0.1:8888; stop it first"
+    fi
+    local log=$work/upgrade.log
+    make_runtime_dir
+    setpriv --reuid=portico --regid=portico --init-groups --inh-caps=-all \
+        /usr/sbin/porticod -c /etc/portico/portico.toml >"$log" 2>&1 &
+    local old_pid=$!
+    echo "$old_pid" >"$work/server.pid"
+    local i
+    for ((i = 0; i < 100; i++)); do
+        port_open && break
+        sleep 0.1
+    done
+    port_open || { cat "$log"; fail "porticod does not listen on 127.0.0.1:8888"; }
+
+    local newer=$work/newer
+    rm -rf "$newer" && mkdir -p "$newer"
+    dpkg-deb -R "$debdir"/portico_*.deb "$newer/root"
+    local version
+    version=$(sed -n 's/^Version: //p' "$newer/root/DEBIAN/control")
+    sed -i "s/^Version: .*/Version: $version+upgradetest/" "$newer/root/DEBIAN/control"
+    dpkg-deb -b "$newer/root" "$newer/portico_upgrade.deb" >/dev/null
+
+    # Clients for 6 seconds, each checking the exact greeting.
+    python3 - >"$work/clients.out" 2>&1 <<'PY' &
+import socket, threading, time
+end = time.monotonic() + 6
+lock = threading.Lock()
+counts = {"ok": 0, "errors": 0}
+errors = []
+def client():
+    while time.monotonic() < end:
+        try:
+            s = socket.create_connection(("127.0.0.1", 8888), timeout=10)
+            s.sendall(b"hello\n")
+            data = b""
+            while True:
+                chunk = s.recv(100)
+                if not chunk:
+                    break
+                data += chunk
+            s.close()
+            ok = data == b"Hello from server!\n"
+        except OSError as e:
+            ok = False
+            data = repr(e).encode()
+        with lock:
+            counts["ok" if ok else "errors"] += 1
+            if not ok and len(errors) < 5:
+                errors.append(data)
+threads = [threading.Thread(target=client) for _ in range(4)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(counts["ok"], counts["errors"], errors)
+PY
+    local clients=$!
+    sleep 1
+    timeout 300 dpkg -i "$newer/portico_upgrade.deb"
+    wait "$clients"
+    cat "$work/clients.out"
+    local ok errors
+    read -r ok errors _ <"$work/clients.out"
+    grep -q "upgrade: this process (pid [0-9]*) serves every listener now" "$log" ||
+        { cat "$log"; fail "no new process took over"; }
+    local new_pid
+    new_pid=$(sed -n 's/.*upgrade: this process (pid \([0-9]*\)) serves every listener now.*/\1/p' "$log" | tail -n 1)
+    echo "$new_pid" >"$work/server.pid"
+    timeout 30 tail --pid="$old_pid" -f /dev/null || fail "the old porticod did not exit"
+    # The new process took the control socket over.
+    timeout 30 /usr/sbin/porticoctl status | grep -q "^porticod .*, pid $new_pid, " ||
+        fail "porticoctl status does not reach the new process"
+    kill -TERM "$new_pid"
+    timeout 30 tail --pid="$new_pid" -f /dev/null || fail "the new porticod did not stop"
+    rm -f "$work/server.pid"
+    echo "--- porticod log"
+    cat "$log"
+    [[ $new_pid != "$old_pid" ]] || fail "the pid did not change"
+    [[ $errors = 0 ]] || fail "$errors client(s) failed during the upgrade"
+    [[ $ok -gt 50 ]] || fail "only $ok clients served"
+    [[ $(dpkg-query -W -f='${Version}' portico) = *+upgradetest ]] || fail "the newer version is not installed"
+    kill_server
+}
+
 man_coverage() {
     timeout 60 "$here/check-man-coverage.sh" /usr/sbin/porticod "$mandir"
 }
@@ -541,6 +632,7 @@ step "porticod --check -c /etc/portico/portico.toml exits 0" config_checks
 step "/etc/portico/tls is root:portico 0750 and the service user reads its keys" tls_directory
 step "every commented example of portico.toml passes --check uncommented" commented_examples_valid
 step "porticod as user portico answers 'Hello from server!' on 127.0.0.1:8888" serve_greeting
+step "dpkg -i of a newer version under a client loop: the running porticod hands over, no client refused" upgrade_under_load
 step "systemctl reload runs porticoctl reload, which exits 78 on a broken file" reload_with_porticoctl
 step "man pages cover --help and --list-handlers" man_coverage
 step "installed man pages lint clean (mandoc, man --warnings)" man_lint
