@@ -131,9 +131,11 @@ Result<void> Server::start(const Config& config, const std::vector<InheritedSock
     const std::string name = socket_name(listener);
     std::optional<std::size_t> by_address;
     for (std::size_t i = 0; i < inherited.size(); ++i) {
-      if (used[i] || !socket_matches(inherited[i].fd, listener.address)) continue;
-      if (inherited[i].name == name) return i;
-      if (!by_address) by_address = i;
+      if (used[i]) continue;
+      // A listener on port 0 keeps the port its socket got: its name says
+      // which socket is its own.
+      if (inherited[i].name == name && socket_matches(inherited[i].fd, listener.address, true)) return i;
+      if (!by_address && socket_matches(inherited[i].fd, listener.address)) by_address = i;
     }
     return by_address;
   };

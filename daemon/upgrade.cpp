@@ -133,7 +133,8 @@ Result<std::unique_ptr<Successor>> Successor::start(asio::io_context& io, const 
   if (pid == 0) {
     std::array<int, 1024> moved{};
     const std::size_t n = std::min(sources.size(), moved.size());
-    for (std::size_t i = 0; i < n; ++i) moved[i] = ::fcntl(sources[i], F_DUPFD, scratch);
+    // Close-on-exec: only the copies put in place below outlive the exec.
+    for (std::size_t i = 0; i < n; ++i) moved[i] = ::fcntl(sources[i], F_DUPFD_CLOEXEC, scratch);
     // dup2 clears close-on-exec on the copy: these are the ones handed on.
     for (std::size_t i = 0; i < n; ++i) ::dup2(moved[i], 3 + static_cast<int>(i));
     write_decimal(listen_pid, ::getpid());

@@ -201,10 +201,6 @@ void proxy_header_session(int fd) {
 }
 
 // A port nothing listens on: connecting to it is refused.
-std::uint16_t refused_port() {
-  Upstream closed([](int) {});
-  return closed.port();  // closed again when `closed` goes
-}
 
 // A proxy listener on a free port of 127.0.0.1, logging at debug level;
 // `extra` is appended to the listener's table, `daemon` to [daemon].
@@ -323,7 +319,8 @@ TEST_CASE("proxy passes the upstream's half-close on and keeps the client's dire
 }
 
 TEST_CASE("proxy fails over to the next upstream when one refuses", "[handlers][proxy]") {
-  const std::uint16_t dead = refused_port();
+  const RefusedPort refused;
+  const std::uint16_t dead = refused.port();
   Upstream echo(echo_session);
   auto d = Daemon::start(proxy_config({"127.0.0.1:" + std::to_string(dead), echo.address()}));
   Client c(d.port());
@@ -346,8 +343,10 @@ TEST_CASE("proxy takes upstreams round-robin", "[handlers][proxy]") {
 }
 
 TEST_CASE("proxy closes the client and logs one line when no upstream is reachable", "[handlers][proxy]") {
-  const std::uint16_t dead1 = refused_port();
-  const std::uint16_t dead2 = refused_port();
+  const RefusedPort refused1;
+  const RefusedPort refused2;
+  const std::uint16_t dead1 = refused1.port();
+  const std::uint16_t dead2 = refused2.port();
   // A server whose accept queue is full: the handshake never completes.
   Upstream full([](int) {}, "", false);
   const int filler = try_connect(full.port());
@@ -365,7 +364,8 @@ TEST_CASE("proxy closes the client and logs one line when no upstream is reachab
 }
 
 TEST_CASE("proxy logs a burst of unreachable upstreams once, then how many more there were", "[handlers][proxy][log]") {
-  const std::uint16_t dead = refused_port();
+  const RefusedPort refused;
+  const std::uint16_t dead = refused.port();
   auto d = Daemon::start(proxy_config({"127.0.0.1:" + std::to_string(dead)}));
   std::vector<Client> clients;
   for (int i = 0; i < 50; ++i) clients.emplace_back(d.port());

@@ -105,7 +105,7 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& out_path, c
     if (!options.listen_fds.empty()) {
       // Move them out of the way first, then into place from fd 3 on.
       std::vector<int> moved;
-      for (int fd : options.listen_fds) moved.push_back(fcntl(fd, F_DUPFD, 100));
+      for (int fd : options.listen_fds) moved.push_back(fcntl(fd, F_DUPFD_CLOEXEC, 100));
       for (std::size_t i = 0; i < moved.size(); ++i) dup2(moved[i], 3 + static_cast<int>(i));
       setenv("LISTEN_FDS", std::to_string(moved.size()).c_str(), 1);
       setenv("LISTEN_PID", std::to_string(getpid()).c_str(), 1);
@@ -200,6 +200,23 @@ RunResult run_porticoctl(const std::vector<std::string>& args, Millis timeout, c
   result.out = read_file(out);
   result.err = read_file(err);
   return result;
+}
+
+RefusedPort::RefusedPort() {
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t size = sizeof address;
+  if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&address), size) != 0 ||
+      ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &size) != 0) {
+    throw std::runtime_error(std::string("RefusedPort: ") + std::strerror(errno));
+  }
+  port_ = ntohs(address.sin_port);
+}
+
+RefusedPort::~RefusedPort() {
+  if (fd_ >= 0) ::close(fd_);
 }
 
 RunResult run_command(const std::vector<std::string>& args, const std::string& input, Millis timeout) {

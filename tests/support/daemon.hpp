@@ -173,6 +173,22 @@ struct Identity {
 RunResult run_porticoctl(const std::vector<std::string>& args, Millis timeout = 20s,
                          const std::optional<Identity>& as = std::nullopt);
 
+// A port of 127.0.0.1 that refuses connections: bound, not listening, so
+// that no other socket (another test's server) can take it while this
+// lives.
+class RefusedPort {
+ public:
+  RefusedPort();
+  ~RefusedPort();
+  RefusedPort(const RefusedPort&) = delete;
+  RefusedPort& operator=(const RefusedPort&) = delete;
+  std::uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+};
+
 // Plain TCP connect that reports failure instead of throwing; -1 on error.
 int try_connect(std::uint16_t port, const std::string& host = "127.0.0.1", Millis timeout = 2s,
                 const std::string& source = "");
