@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <fstream>
 #include <filesystem>
 #include <future>
 #include <thread>
@@ -447,4 +448,37 @@ TEST_CASE("a control socket that cannot be made stops the start, saying why", "[
   CHECK(again.exit_code == 1);
   CHECK(contains(again.err, "another process is listening on it (is porticod running already?)"));
   CHECK(c.ctl({"status"}).exit_code == 0);
+}
+
+TEST_CASE("an upgrade (SIGUSR2) hands the control socket to the new process", "[control][upgrade]") {
+  Controlled c;
+  auto d = Daemon::start(c.config(hello_and_echo), {.listeners = 2});
+  struct stat before {};
+  REQUIRE(lstat(c.socket.c_str(), &before) == 0);
+  d.signal(SIGUSR2);
+  REQUIRE(d.wait_log("serves every listener now", 15s));
+  const std::string log = d.log();
+  std::smatch found;
+  REQUIRE(std::regex_search(log, found, std::regex(R"(upgrade: this process \(pid (\d+)\) serves every listener now)")));
+  const pid_t next = std::stoi(found[1]);
+  // The old process exits without removing the new one's socket.
+  CHECK(d.wait_exit(15s) == 0);
+  struct stat after {};
+  REQUIRE(lstat(c.socket.c_str(), &after) == 0);
+  CHECK(after.st_ino != before.st_ino);
+  const auto status = c.ctl({"status"});
+  CHECK(status.exit_code == 0);
+  CHECK(status.out.starts_with("porticod 0.2.0, pid " + std::to_string(next) + ", up "));
+  // Not the test's child: gone once /proc has it no more, or as a zombie.
+  const auto alive = [next] {
+    std::ifstream stat("/proc/" + std::to_string(next) + "/stat");
+    std::string text;
+    std::getline(stat, text);
+    const auto end = text.rfind(')');
+    return end != std::string::npos && end + 2 < text.size() && text[end + 2] != 'Z';
+  };
+  ::kill(next, SIGTERM);
+  for (int i = 0; i < 1500 && alive(); ++i) std::this_thread::sleep_for(10ms);
+  CHECK_FALSE(alive());
+  CHECK_FALSE(std::filesystem::exists(c.socket));
 }
