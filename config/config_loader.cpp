@@ -45,7 +45,7 @@ constexpr std::string_view level_names[] = {"trace", "debug", "info", "warn", "e
 
 const std::vector<std::string> daemon_keys = {"log_level", "shutdown_timeout", "max_connections", "user", "group",
                                               "allow_root", "pid_file", "log_file", "plugins",
-                                              "access_log", "access_log_format"};
+                                              "control_socket", "access_log", "access_log_format"};
 const std::vector<std::string> listener_keys = {
     "name",           "address",          "handler",     "backlog",         "reuse_port",     "keepalive",
     "nodelay",        "v6only",           "defer_accept", "socket_mode",    "max_connections", "on_limit",
@@ -90,6 +90,30 @@ std::optional<gid_t> find_group(const std::string& name) {
   return entry.gr_gid;
 }
 
+// The longest path a Unix socket address holds (sun_path, with its NUL).
+constexpr std::size_t max_socket_path = 107;
+
+// [daemon] control_socket: empty (none), or an absolute path that fits in
+// a Unix socket address.
+std::optional<std::string> read_control_socket_key(TableReader& reader) {
+  auto path = reader.string("control_socket");
+  if (!path || path->empty()) return path;
+  if (!path->starts_with('/')) {
+    reader.errors().error(reader.position("control_socket"),
+                          fmt::format("\"control_socket\" in [daemon] must be an absolute path, not {}",
+                                      quote_text(*path)));
+    return std::nullopt;
+  }
+  if (path->size() > max_socket_path) {
+    reader.errors().error(reader.position("control_socket"),
+                          fmt::format("\"control_socket\" in [daemon] is {} bytes long; a Unix socket path has at "
+                                      "most {}",
+                                      path->size(), max_socket_path));
+    return std::nullopt;
+  }
+  return path;
+}
+
 std::vector<std::string> level_choices() { return {std::begin(level_names), std::end(level_names)}; }
 
 void read_daemon(const toml::node& node, DaemonConfig& daemon, Diagnostics& errors) {
@@ -111,6 +135,7 @@ void read_daemon(const toml::node& node, DaemonConfig& daemon, Diagnostics& erro
   if (auto pid_file = reader.string("pid_file")) daemon.pid_file = *pid_file;
   if (auto log_file = reader.string("log_file")) daemon.log_file = *log_file;
   if (auto plugins = reader.strings("plugins")) daemon.plugins = *plugins;
+  if (auto control = read_control_socket_key(reader)) daemon.control_socket = *control;
   // Written but not "off" (a path, or a mistake reported here): the
   // keys that depend on it are not judged against "off".
   const toml::node* access_log_node = table->get("access_log");
@@ -690,6 +715,29 @@ std::optional<std::string> read_config_text(const std::string& path, std::string
 }
 
 }  // namespace
+
+std::optional<std::string> read_control_socket(const std::string& path, Diagnostics& errors) {
+  std::string why;
+  const auto text = read_config_text(path, why);
+  if (!text) {
+    errors.error(SourcePos{0, 0}, fmt::format("cannot read the file: {}", why));
+    return std::nullopt;
+  }
+  toml::table root;
+  try {
+    root = toml::parse(*text, path);
+  } catch (const toml::parse_error& e) {
+    errors.error(position_of(e.source()), std::string(e.description()));
+    return std::nullopt;
+  }
+  const auto* daemon = root.get_as<toml::table>("daemon");
+  if (daemon == nullptr) return std::string();
+  TableReader reader(*daemon, "[daemon]", errors);
+  const std::size_t before = errors.size();
+  auto control = read_control_socket_key(reader);
+  if (errors.size() != before) return std::nullopt;
+  return control.value_or(std::string());
+}
 
 LoadResult load_config_file(const std::string& path, const Registry& registry, const PluginLoader& load_plugin) {
   std::string why;

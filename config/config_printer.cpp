@@ -36,6 +36,7 @@ std::string print_config(const Config& config, const Registry& registry) {
   if (!d.pid_file.empty()) out += fmt::format("pid_file = {}\n", quoted(d.pid_file));
   if (!d.log_file.empty()) out += fmt::format("log_file = {}\n", quoted(d.log_file));
   out += fmt::format("plugins = {}\n", quoted_list(d.plugins));
+  out += fmt::format("control_socket = {}\n", quoted(d.control_socket));
   out += fmt::format("access_log = {}\n", quoted(d.access_log));
   if (d.access_log_on()) out += fmt::format("access_log_format = \"{}\"\n", to_string(d.access_log_format));
 

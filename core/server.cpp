@@ -310,7 +310,8 @@ std::vector<Server::ListenerStatus> Server::listener_status() const {
   std::vector<ListenerStatus> out;
   for (const auto& listener : impl_->listeners) {
     ListenerStatus status{listener->config().name, listener->bound_address(), listener->config().handler,
-                          listener->state(), listener->active(), listener->counters()};
+                          listener->state(), listener->active(), listener->counters(),
+                          listener->handler().status()};
     const auto [in, out_bytes] = listener->open_bytes();
     status.counters.bytes_received += in;
     status.counters.bytes_sent += out_bytes;

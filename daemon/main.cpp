@@ -134,6 +134,7 @@ int run(int argc, char** argv) {
     if (loaded) loaded_plugins.insert(path);
     return loaded;
   };
+  source.plugin_loaded = [&loaded_plugins](const std::string& path) { return loaded_plugins.contains(path); };
   const bool use_embedded = !cli.config_given && access(cli.config_path.c_str(), F_OK) != 0 && errno == ENOENT;
   if (!use_embedded) source.path = cli.config_path;
 

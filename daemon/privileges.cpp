@@ -27,6 +27,16 @@ uid_t serving_uid(const DaemonConfig& daemon) {
   return user != nullptr ? user->pw_uid : geteuid();
 }
 
+gid_t serving_gid(const DaemonConfig& daemon) {
+  if (geteuid() != 0 || daemon.user.empty()) return getegid();
+  if (!daemon.group.empty()) {
+    const group* g = getgrnam(daemon.group.c_str());
+    if (g != nullptr) return g->gr_gid;
+  }
+  const passwd* user = getpwnam(daemon.user.c_str());
+  return user != nullptr ? user->pw_gid : getegid();
+}
+
 void drop_privileges(const DaemonConfig& daemon, spdlog::logger& log) {
   if (geteuid() != 0) {
     if (!daemon.user.empty()) {

@@ -21,6 +21,10 @@ void check_serving_identity(const Config& config, Diagnostics& errors);
 // is given, else the current one.
 uid_t serving_uid(const DaemonConfig& daemon);
 
+// The group porticod serves as: [daemon] group, else the user's primary
+// group, when started as root with a user; else the current one.
+gid_t serving_gid(const DaemonConfig& daemon);
+
 // Switches to daemon.user / daemon.group when running as root, clearing
 // supplementary groups. Throws std::runtime_error on failure. Logs what
 // happened.

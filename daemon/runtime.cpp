@@ -45,11 +45,18 @@ std::string left_behind(std::string_view what, const std::string& path, int erro
 
 }  // namespace
 
-LoadResult ConfigSource::load(const Registry& registry) const {
-  if (path.empty()) {
-    return parse_config(embedded_default_config, std::string(embedded_default_name), registry, load_plugin);
+LoadResult ConfigSource::load(const std::string& file, const Registry& registry, bool load_plugins) const {
+  PluginLoader loader = load_plugin;
+  if (!load_plugins) {
+    loader = [this](const std::string& plugin) -> Result<void> {
+      if (plugin_loaded && plugin_loaded(plugin)) return {};
+      return fail("not loaded by porticod; only a reload of porticod's own file loads new plugins");
+    };
   }
-  return load_config_file(path, registry, load_plugin);
+  if (file.empty()) {
+    return parse_config(embedded_default_config, std::string(embedded_default_name), registry, loader);
+  }
+  return load_config_file(file, registry, loader);
 }
 
 Diagnostics check_host(const Config& config) {
@@ -88,7 +95,12 @@ Runtime::Runtime(const Registry& registry, std::shared_ptr<spdlog::logger> log, 
       usr2_(io_, SIGUSR2),
       argv_(std::move(argv)),
       own_path_(own_path()),
-      upgrade_notification_(take_upgrade_notification()) {}
+      upgrade_notification_(take_upgrade_notification()) {
+  control_ = std::make_unique<ControlServer>(
+      io_, log_, [this](const control::Request& request, const ControlServer::Peer& peer, ControlServer::Reply reply) {
+        answer(request, peer, std::move(reply));
+      });
+}
 
 Runtime::~Runtime() {
   if (loader_.joinable()) loader_.join();
@@ -115,6 +127,7 @@ int Runtime::run(const Config& config) {
       return exit_runtime;
     }
     note_socket_files(config, before);
+    bind_control_socket(config);
     // Under systemd the listening sockets also go to its file descriptor
     // store, which keeps them open across a restart; sockets it gave back
     // that no listener wants any more leave it.
@@ -140,6 +153,7 @@ int Runtime::run(const Config& config) {
   wait_for_stop();
   wait_for_hup();
   wait_for_usr1();
+  control_->start();
   wait_for_usr2();
   if (upgrade_notification_ >= 0) {
     log_->info("upgrade: this process (pid {}) serves every listener now", getpid());
@@ -149,6 +163,7 @@ int Runtime::run(const Config& config) {
     notifier_.ready();
   }
   io_.run();
+  control_->stop();
   // Every connection ended and was recorded: write what is buffered.
   if (access_log_) access_log_->stop();
   remove_files();
@@ -175,6 +190,14 @@ void Runtime::remove_files() {
       // The file written at start: a reload does not move it.
       log_->warn("{}", left_behind("pid file", pid_file_->path(), error, ""));
     }
+  }
+  // The control socket is this process's alone: an upgrade's new process
+  // and the next start make their own.
+  struct stat control {};
+  if (!control_path_.empty() && lstat(control_path_.c_str(), &control) == 0 &&
+      control.st_dev == control_file_.first && control.st_ino == control_file_.second &&
+      ::unlink(control_path_.c_str()) != 0) {
+    log_->warn("{}", left_behind("control socket", control_path_, errno, "; the next start replaces it"));
   }
   // The sockets live on: in the new process of an upgrade, or in systemd's
   // file descriptor store for the next start.
@@ -265,7 +288,7 @@ void Runtime::upgrade() {
 void Runtime::wait_for_hup() {
   hup_.async_wait([this](boost::system::error_code ec, int) {
     if (ec) return;
-    if (!stopping_) reload();
+    if (!stopping_) reload("received SIGHUP", nullptr);
     wait_for_hup();
   });
 }
@@ -290,36 +313,72 @@ void Runtime::wait_for_usr1() {
 // file (and plugins run their own code), so they happen on a thread of
 // their own while the loop goes on serving; binding and switching over
 // happen back on the loop, in apply_reload().
-void Runtime::reload() {
-  if (loading_) {
-    // The file may have changed again since the load in progress began.
-    reload_again_ = true;
+void Runtime::reload(std::string trigger, ReloadDone done) {
+  if (stopping_) {
+    ReloadOutcome outcome;
+    outcome.result = ReloadOutcome::Result::stopping;
+    if (done) done(outcome);
     return;
   }
-  notifier_.reloading();
-  log_->info("received SIGHUP: reloading {}",
+  if (done) reload_waiters_.push_back(std::move(done));
+  log_->info("{}: reloading {}", trigger,
              escape_text(source_.path.empty() ? std::string(embedded_default_name) : source_.path));
+  // One that has not begun reading will read the file as it is now: it
+  // answers this request too.
+  if (reload_queued_) return;
+  reload_queued_ = true;
+  auto waiters = std::make_shared<std::vector<ReloadDone>>();
+  load(LoadJob{source_.path, true,
+               [this, waiters] {
+                 reload_queued_ = false;
+                 *waiters = std::exchange(reload_waiters_, {});
+                 notifier_.reloading();
+               },
+               [this, waiters](LoadResult loaded) { apply_reload(std::move(loaded), std::move(*waiters)); }});
+}
+
+void Runtime::load(LoadJob job) {
+  load_queue_.push_back(std::move(job));
+  if (!loading_) start_next_load();
+}
+
+void Runtime::start_next_load() {
+  if (load_queue_.empty()) return;
+  LoadJob job = std::move(load_queue_.front());
+  load_queue_.pop_front();
   if (loader_.joinable()) loader_.join();  // the previous one has posted its result: it is done
   loading_ = true;
-  loader_ = std::thread([this] {
-    auto loaded = std::make_shared<LoadResult>(LoadResult{std::nullopt, Diagnostics(source_.path)});
+  if (job.started) job.started();
+  // Moved into the handler posted back: what `done` holds (a reply, its
+  // timer) is then destroyed on the loop's thread, never on the loader's.
+  loader_ = std::thread([this, path = std::move(job.path), plugins = job.load_plugins,
+                         done = std::move(job.done)]() mutable {
+    auto loaded = std::make_shared<LoadResult>(LoadResult{std::nullopt, Diagnostics(path)});
     try {
-      *loaded = source_.load(registry_);
+      *loaded = source_.load(path, registry_, plugins);
     } catch (const std::exception& e) {
       loaded->errors.error(SourcePos{}, fmt::format("cannot load the configuration: {}", e.what()));
     }
     // Posting from another thread takes the io_context's lock, which a
     // concurrency hint of 1 keeps.
-    boost::asio::post(io_, [this, loaded] { apply_reload(std::move(*loaded)); });
+    boost::asio::post(io_, [this, loaded, done = std::move(done)] {
+      loading_ = false;
+      done(std::move(*loaded));
+      for (auto& waiting : std::exchange(after_load_, {})) waiting();
+      start_next_load();
+    });
   });
 }
 
-void Runtime::apply_reload(LoadResult loaded) {
-  loading_ = false;
-  if (stopping_) return;
-  if (reload_again_) {
-    reload_again_ = false;
-    reload();
+void Runtime::apply_reload(LoadResult loaded, std::vector<ReloadDone> waiters) {
+  ReloadOutcome outcome;
+  outcome.file = source_.path.empty() ? std::string(embedded_default_name) : source_.path;
+  const auto answer = [&] {
+    for (const auto& waiter : waiters) waiter(outcome);
+  };
+  if (stopping_) {
+    outcome.result = ReloadOutcome::Result::stopping;
+    answer();
     return;
   }
   for (const auto& warning : loaded.errors.warnings()) log_->warn("{}", warning.to_string());
@@ -327,8 +386,12 @@ void Runtime::apply_reload(LoadResult loaded) {
     for (const auto& error : loaded.errors.all()) log_->error("{}", error.to_string());
     if (loaded.errors.omitted() > 0) log_->error("{}", loaded.errors.omitted_line());
     log_->error("reload failed: {} error(s); still serving the previous configuration", loaded.errors.size());
+    ++reloads_failed_;
     server_.record_reload(false);
     notifier_.ready();
+    outcome.result = ReloadOutcome::Result::invalid;
+    outcome.errors = std::move(loaded.errors);
+    answer();
     return;
   }
   const Config& next = *loaded.config;
@@ -338,12 +401,16 @@ void Runtime::apply_reload(LoadResult loaded) {
                                                      {"group", was.group != now.group},
                                                      {"pid_file", was.pid_file != now.pid_file},
                                                      {"log_file", was.log_file != now.log_file},
+                                                     {"control_socket", was.control_socket != now.control_socket},
                                                      {"access_log", was.access_log != now.access_log},
                                                      {"access_log_format",
                                                       was.access_log_format != now.access_log_format}};
   for (const auto& [key, changed] : start_only) {
-    if (changed) log_->warn("reload: [daemon] {} applies only at start; restart porticod to change it", key);
+    if (!changed) continue;
+    log_->warn("reload: [daemon] {} applies only at start; restart porticod to change it", key);
+    outcome.notes.push_back(fmt::format("[daemon] {} applies only at start; restart porticod to change it", key));
   }
+  outcome.diff = diff_configs(config_, next, registry_);
   const auto before = unix_socket_inodes(next);
   if (auto summary = server_.reload(next); summary) {
     note_socket_files(next, before);
@@ -351,12 +418,21 @@ void Runtime::apply_reload(LoadResult loaded) {
     apply_log_level(config_);
     notifier_.store_sockets(server_.listening_sockets());
     log_->info("reload complete: {}", *summary);
+    ++reloads_ok_;
     server_.record_reload(true);
+    loaded_at_ = std::chrono::system_clock::now();
+    outcome.message = *summary;
   } else {
     log_->error("reload failed: {}; still serving the previous configuration", summary.error().message());
+    ++reloads_failed_;
     server_.record_reload(false);
+    outcome.result = ReloadOutcome::Result::failed;
+    outcome.message = summary.error().message();
+    outcome.diff = {};
+    outcome.notes.clear();
   }
   notifier_.ready();
+  answer();
 }
 
 }  // namespace portico

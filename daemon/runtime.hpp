@@ -1,15 +1,19 @@
 #pragma once
 // porticod's life once its configuration is valid: bind, drop privileges,
-// tell systemd, serve, reload on SIGHUP, reopen logs on SIGUSR1, drain on
-// SIGTERM/SIGINT.
+// tell systemd, serve, reload on SIGHUP (or porticoctl reload), answer the
+// control socket, reopen logs on SIGUSR1, drain on SIGTERM/SIGINT.
 
 #include <sys/types.h>
 
+#include <chrono>
+#include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -20,6 +24,7 @@
 #include <portico/server.hpp>
 
 #include "daemon/access_log.hpp"
+#include "daemon/control_server.hpp"
 #include "daemon/pid_file.hpp"
 #include "daemon/systemd.hpp"
 #include "daemon/upgrade.hpp"
@@ -30,7 +35,13 @@ namespace portico {
 struct ConfigSource {
   std::string path;        // empty for the embedded default
   PluginLoader load_plugin;
-  LoadResult load(const Registry& registry) const;
+  // Whether the plugin at a path is loaded already.
+  std::function<bool(const std::string&)> plugin_loaded;
+  LoadResult load(const Registry& registry) const { return load(path, registry, true); }
+  // Loads `file` (empty: the embedded default). Unless `load_plugins`, a
+  // plugin it lists that is not loaded yet is an error rather than loaded:
+  // `porticoctl diff -c FILE` must not run code from any file it is shown.
+  LoadResult load(const std::string& file, const Registry& registry, bool load_plugins) const;
 };
 
 // What the configuration asks of this host that --check can know without
@@ -52,6 +63,25 @@ class Runtime {
   // Serves `config` until stopped; returns the process exit code.
   int run(const Config& config);
 
+  // The outcome of one reload, for whoever asked.
+  struct ReloadOutcome {
+    enum class Result { ok, invalid, failed, stopping };
+    Result result = Result::ok;
+    std::string file;           // what was read
+    Diagnostics errors{""};     // invalid: the mistakes, FILE:LINE:COL
+    std::string message;        // failed: why nothing changed; ok: the server's summary
+    ConfigDiff diff;            // ok: what changed
+    std::vector<std::string> notes;  // ok: changes that wait for a restart
+  };
+  using ReloadDone = std::function<void(const ReloadOutcome&)>;
+  // Reads the configuration file again and applies it, as SIGHUP does;
+  // `trigger` says who asked, for the log ("received SIGHUP"), and `done`
+  // (may be empty) hears the outcome. A request that comes while another
+  // reload reads the file gets a reload of its own after that one (the file
+  // may have changed since it was read); requests that come before that
+  // one starts reading share its outcome.
+  void reload(std::string trigger, ReloadDone done);
+
  private:
   void wait_for_stop();
   void wait_for_hup();
@@ -62,8 +92,28 @@ class Runtime {
   // Stops accepting and lets the connections finish; `handed_over`: the
   // listening sockets went to a new process.
   void stop(std::string_view why, bool handed_over);
-  void reload();
-  void apply_reload(LoadResult loaded);
+  void apply_reload(LoadResult loaded, std::vector<ReloadDone> waiters);
+
+  // Work for the loader thread: one file read and validated at a time, in
+  // the order asked.
+  struct LoadJob {
+    std::string path;             // empty: the embedded default
+    bool load_plugins = true;
+    std::function<void()> started;  // on the loop, as the read begins
+    std::function<void(LoadResult)> done;  // on the loop, with the outcome
+  };
+  void load(LoadJob job);
+  void start_next_load();
+
+  // The control socket's requests (daemon/runtime_control.cpp).
+  void bind_control_socket(const Config& config);
+  void answer(const control::Request& request, const ControlServer::Peer& peer, ControlServer::Reply reply);
+  ControlServer::Answer status_answer(bool json) const;
+  ControlServer::Answer connections_answer(const control::Request& request) const;
+  void reload_request(const control::Request& request, const ControlServer::Peer& peer, ControlServer::Reply reply);
+  void diff_request(const control::Request& request, ControlServer::Reply reply);
+  void drain_request(const control::Request& request, const ControlServer::Peer& peer, ControlServer::Reply reply);
+  void probe_request(const control::Request& request, ControlServer::Reply reply);
   void apply_log_level(const Config& config);
   // Notes the Unix socket files that porticod created (not those systemd
   // passed in), to remove them on exit if their listener could not.
@@ -91,13 +141,29 @@ class Runtime {
   std::shared_ptr<AccessLog> access_log_;  // when [daemon] access_log is on
   std::map<std::string, std::pair<dev_t, ino_t>> socket_files_;
   bool stopping_ = false;
-  // A reload reads and validates the file on `loader_`, off the event loop.
-  // While it runs, that thread alone uses the registry (plugin loading adds
-  // to it); the loop uses it again only in apply_reload(), which the
-  // loader posts when done.
+  // A reload (or a diff) reads and validates the file on `loader_`, off the
+  // event loop. While it runs, that thread alone uses the registry (plugin
+  // loading adds to it); the loop uses it again only once the loader
+  // posted its result.
   std::thread loader_;
   bool loading_ = false;
-  bool reload_again_ = false;  // a SIGHUP came while loading
+  std::deque<LoadJob> load_queue_;
+  // Reload requests waiting for a reload that has not begun reading.
+  std::vector<ReloadDone> reload_waiters_;
+  bool reload_queued_ = false;
+  // What must wait until no load runs (a probe looks handler types up in
+  // the registry, which a load may add to).
+  std::vector<std::function<void()>> after_load_;
+
+  std::unique_ptr<ControlServer> control_;
+  // The control socket's file as made, to remove on exit if it is still
+  // that file (after an upgrade, the new process's is there instead).
+  std::string control_path_;
+  std::pair<dev_t, ino_t> control_file_{0, 0};
+  std::chrono::system_clock::time_point started_at_ = std::chrono::system_clock::now();
+  std::chrono::system_clock::time_point loaded_at_ = started_at_;  // of the running configuration
+  std::uint64_t reloads_ok_ = 0;
+  std::uint64_t reloads_failed_ = 0;
 };
 
 }  // namespace portico

@@ -7,8 +7,10 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
 
 #include <portico/connection.hpp>
+#include <portico/probe.hpp>
 
 namespace portico::handlers {
 
@@ -85,6 +87,17 @@ class Chargen final : public Handler {
   std::uint64_t line_limit_;  // 0: no limit
 };
 
+// Expects the first line of the pattern (or fewer, up to line_limit lines).
+asio::awaitable<Result<std::string>> probe(const ProbeTarget& target) {
+  auto stream = co_await connect_probe(target);
+  if (!stream) co_return stream.error();
+  const std::string_view first(cycle.data(), line_size);
+  auto got = co_await probe_read_exactly(**stream, line_size);
+  if (!got) co_return fail("expected {}: {}", probe_excerpt(first, 80), got.error().message());
+  if (*got != first) co_return fail("expected {}, got {}", probe_excerpt(first, 80), probe_excerpt(*got, 80));
+  co_return std::string("sent the first line of the RFC 864 pattern");
+}
+
 }  // namespace
 
 HandlerType chargen_type() {
@@ -100,6 +113,7 @@ HandlerType chargen_type() {
                .min = 0},
           },
       .create = [](const Options& options) { return std::make_unique<Chargen>(options); },
+      .probe = probe,
   };
 }
 

@@ -3,12 +3,14 @@
 #include <array>
 #include <chrono>
 #include <ctime>
+#include <regex>
 #include <string>
 
 #include <fmt/format.h>
 #include <boost/asio/buffer.hpp>
 
 #include <portico/connection.hpp>
+#include <portico/probe.hpp>
 
 namespace portico::handlers {
 
@@ -60,6 +62,21 @@ class Daytime final : public Handler {
   bool utc_;
 };
 
+// Expects one line as daytime_line() writes it, then the close.
+asio::awaitable<Result<std::string>> probe(const ProbeTarget& target) {
+  static const std::regex form(
+      R"((Sunday|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday), (January|February|March|April|May|June|July|)"
+      R"(August|September|October|November|December) [0-9]{1,2}, [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2}-[^\r\n]*\r\n)");
+  auto stream = co_await connect_probe(target);
+  if (!stream) co_return stream.error();
+  auto got = co_await probe_read_all(**stream, 256);
+  if (!got) co_return got.error();
+  if (!std::regex_match(*got, form)) {
+    co_return fail("expected \"Weekday, Month D, YYYY HH:MM:SS-ZONE\\r\\n\", got {}", probe_excerpt(*got));
+  }
+  co_return fmt::format("answered {}", probe_excerpt(*got));
+}
+
 }  // namespace
 
 HandlerType daytime_type() {
@@ -75,6 +92,7 @@ HandlerType daytime_type() {
                       "2026 18:05:09-UTC\\r\\n\"; false: local time, ending in the local zone's abbreviation"},
           },
       .create = [](const Options& options) { return std::make_unique<Daytime>(options); },
+      .probe = probe,
   };
 }
 

@@ -6,10 +6,12 @@
 #include <string_view>
 
 #include <boost/asio/buffer.hpp>
+#include <fmt/format.h>
 #include <boost/asio/error.hpp>
 
 #include <portico/connection.hpp>
 #include <portico/io.hpp>
+#include <portico/probe.hpp>
 
 namespace portico::handlers {
 
@@ -76,6 +78,19 @@ class Discard final : public Handler {
   }
 };
 
+// Sends a line, then EOF: discard must read it, send nothing and close.
+asio::awaitable<Result<std::string>> probe(const ProbeTarget& target) {
+  auto stream = co_await connect_probe(target);
+  if (!stream) co_return stream.error();
+  constexpr std::string_view line = "portico probe\n";
+  const IoResult sent = co_await (*stream)->write(asio::buffer(line));
+  if (!sent.ok()) co_return fail("cannot send {}: {}", probe_excerpt(line), sent.ec.message());
+  (*stream)->shutdown_send();
+  auto got = co_await probe_read_all(**stream, 0);
+  if (!got) co_return fail("sent {} and EOF: {}", probe_excerpt(line), got.error().message());
+  co_return fmt::format("took {} bytes and closed without answering", line.size());
+}
+
 }  // namespace
 
 HandlerType discard_type() {
@@ -84,6 +99,7 @@ HandlerType discard_type() {
       .doc = "read and drop whatever the client sends until it closes (RFC 863)",
       .options = {},
       .create = [](const Options&) { return std::make_unique<Discard>(); },
+      .probe = probe,
   };
 }
 

@@ -8,10 +8,12 @@
 #include <vector>
 
 #include <boost/asio/buffer.hpp>
+#include <fmt/format.h>
 #include <boost/asio/error.hpp>
 
 #include <portico/connection.hpp>
 #include <portico/io.hpp>
+#include <portico/probe.hpp>
 
 namespace portico::handlers {
 
@@ -150,6 +152,20 @@ class Echo final : public Handler {
   }
 };
 
+// Sends a line that names the moment it was made and expects it back.
+asio::awaitable<Result<std::string>> probe(const ProbeTarget& target) {
+  auto stream = co_await connect_probe(target);
+  if (!stream) co_return stream.error();
+  const std::string line = fmt::format(
+      "portico probe {}\n", std::chrono::steady_clock::now().time_since_epoch().count());
+  const IoResult sent = co_await (*stream)->write(asio::buffer(line));
+  if (!sent.ok()) co_return fail("cannot send {}: {}", probe_excerpt(line), sent.ec.message());
+  auto got = co_await probe_read_exactly(**stream, line.size());
+  if (!got) co_return fail("sent {}: {}", probe_excerpt(line), got.error().message());
+  if (*got != line) co_return fail("sent {}, got {} back", probe_excerpt(line), probe_excerpt(*got));
+  co_return fmt::format("sent back {} bytes as sent", line.size());
+}
+
 }  // namespace
 
 HandlerType echo_type() {
@@ -158,6 +174,7 @@ HandlerType echo_type() {
       .doc = "send back every byte the client sends until it closes (RFC 862)",
       .options = {},
       .create = [](const Options&) { return std::make_unique<Echo>(); },
+      .probe = probe,
   };
 }
 

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -26,6 +27,7 @@
 #include <portico/connection.hpp>
 #include <portico/io.hpp>
 #include <portico/log_throttle.hpp>
+#include <portico/text.hpp>
 #include <portico/metrics.hpp>
 
 #include "child_process.hpp"
@@ -378,6 +380,19 @@ void validate(const Options& options, Diagnostics& errors) {
   }
 }
 
+// Runs nothing: a connection would start the program, with whatever it
+// does. Checks that the program is still there and executable, as the
+// start would find it.
+asio::awaitable<Result<std::string>> probe(const ProbeTarget& target) {
+  const StringList& argv = target.options.string_list("command");
+  if (argv.empty()) co_return fail("\"command\" is empty");
+  const char* path = std::getenv("PATH");
+  std::string error;
+  const std::string program = find_executable(argv[0], path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin", error);
+  if (program.empty()) co_return fail("{}", error);
+  co_return fmt::format("program {} is executable (not run)", quote_text(program));
+}
+
 }  // namespace
 
 HandlerType exec_type() {
@@ -423,6 +438,7 @@ HandlerType exec_type() {
           },
       .create = [](const Options& options) { return std::make_unique<Exec>(options); },
       .validate = validate,
+      .probe = probe,
   };
 }
 

@@ -7,8 +7,10 @@
 #include <string_view>
 
 #include <boost/asio/buffer.hpp>
+#include <fmt/format.h>
 
 #include <portico/connection.hpp>
+#include <portico/probe.hpp>
 
 namespace portico::handlers {
 
@@ -77,6 +79,22 @@ class Greeting final : public Handler {
   bool on_connect_;
 };
 
+// Asks as a client does (one byte, within any read_limit) unless the
+// greeting is a banner, and expects the message, all of it.
+asio::awaitable<Result<std::string>> probe(const ProbeTarget& target) {
+  const std::string& message = target.options.string("message");
+  auto stream = co_await connect_probe(target);
+  if (!stream) co_return stream.error();
+  if (target.options.string("mode") != "on-connect") {
+    const IoResult sent = co_await (*stream)->write(asio::buffer("\n", 1));
+    if (!sent.ok()) co_return fail("cannot send a request: {}", sent.ec.message());
+  }
+  auto got = co_await probe_read_exactly(**stream, message.size());
+  if (!got) co_return fail("expected {}: {}", probe_excerpt(message), got.error().message());
+  if (*got != message) co_return fail("expected {}, got {}", probe_excerpt(message), probe_excerpt(*got));
+  co_return fmt::format("answered {}", probe_excerpt(message));
+}
+
 }  // namespace
 
 HandlerType greeting_type() {
@@ -108,6 +126,7 @@ HandlerType greeting_type() {
                .choices = {"after-read", "on-connect"}},
           },
       .create = [](const Options& options) { return std::make_unique<Greeting>(options); },
+      .probe = probe,
   };
 }
 

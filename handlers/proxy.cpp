@@ -18,7 +18,9 @@
 #include <portico/io.hpp>
 #include <portico/log_throttle.hpp>
 #include <portico/metrics.hpp>
+#include <portico/probe.hpp>
 #include <portico/proxy_protocol.hpp>
+#include <portico/text.hpp>
 #include <portico/tls.hpp>
 
 #include "relay.hpp"
@@ -253,6 +255,41 @@ void validate(const Options& options, Diagnostics& errors) {
 
 }  // namespace
 
+namespace {
+
+// Connects to each upstream, one after the other within the probe's time,
+// and closes at once: nothing is relayed, so an upstream sees a connection
+// without a byte (a TLS upstream, without a handshake).
+asio::awaitable<Result<std::string>> probe(const ProbeTarget& target) {
+  const auto deadline = clock::now() + target.timeout;
+  const Duration connect_timeout = target.options.duration("connect_timeout");
+  std::vector<std::string> failed;
+  std::size_t reached = 0;
+  for (const auto& entry : target.options.upstream_list("upstream")) {
+    const auto upstream = parse_upstream(entry.address);
+    if (!upstream) {
+      failed.push_back(fmt::format("{}: {}", quote_text(entry.address), upstream.error().message()));
+      continue;
+    }
+    auto left = std::chrono::duration_cast<Duration>(deadline - clock::now());
+    if (left.count() <= 0) left = Duration(1);
+    if (connect_timeout.count() > 0) left = std::min(left, connect_timeout);
+    UpstreamSocket socket(target.executor);
+    const error_code ec = co_await connect_upstream(*upstream, socket, left);
+    if (ec) {
+      failed.push_back(fmt::format("{} unreachable: {}", upstream->text, describe_failure(ec, left)));
+    } else {
+      ++reached;
+    }
+  }
+  if (!failed.empty()) {
+    co_return fail("{} of {} upstream(s) reachable; {}", reached, reached + failed.size(), fmt::join(failed, "; "));
+  }
+  co_return fmt::format("{} upstream(s) reachable (connected, nothing relayed)", reached);
+}
+
+}  // namespace
+
 HandlerType proxy_type() {
   using namespace std::chrono_literals;
   return HandlerType{
@@ -332,6 +369,7 @@ HandlerType proxy_type() {
           },
       .create = [](const Options& options) { return std::make_unique<Proxy>(options); },
       .validate = validate,
+      .probe = probe,
   };
 }
 

@@ -5,8 +5,10 @@
 #include <cstdint>
 
 #include <boost/asio/buffer.hpp>
+#include <fmt/format.h>
 
 #include <portico/connection.hpp>
+#include <portico/probe.hpp>
 
 namespace portico::handlers {
 
@@ -39,6 +41,25 @@ class Time final : public Handler {
   }
 };
 
+// Expects 4 bytes, then the close, naming a time within a minute of this
+// host's clock (which the handler reads too).
+asio::awaitable<Result<std::string>> probe(const ProbeTarget& target) {
+  auto stream = co_await connect_probe(target);
+  if (!stream) co_return stream.error();
+  auto got = co_await probe_read_all(**stream, 4);
+  if (!got) co_return got.error();
+  if (got->size() != 4) co_return fail("expected 4 bytes, got {}", probe_excerpt(*got));
+  std::uint32_t value = 0;
+  for (const char c : *got) value = (value << 8) | static_cast<unsigned char>(c);
+  const auto now =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const auto expected = static_cast<std::uint32_t>(now + seconds_1900_to_1970);
+  // The difference modulo 2^32, as a signed number of seconds.
+  const auto off = static_cast<std::int32_t>(value - expected);
+  if (off > 60 || off < -60) co_return fail("answered {}, {}s away from this host's clock", value, off);
+  co_return fmt::format("answered {} (seconds since 1900)", value);
+}
+
 }  // namespace
 
 HandlerType time_type() {
@@ -47,6 +68,7 @@ HandlerType time_type() {
       .doc = "send the seconds since 1900-01-01 UTC as 4 bytes, big-endian, then close (RFC 868)",
       .options = {},
       .create = [](const Options&) { return std::make_unique<Time>(); },
+      .probe = probe,
   };
 }
 

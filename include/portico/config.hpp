@@ -41,6 +41,7 @@ struct DaemonConfig {
   std::string pid_file;
   std::string log_file;             // empty = stderr
   std::vector<std::string> plugins; // shared objects registering handler types
+  std::string control_socket;       // porticoctl's Unix socket; empty = none
   // One line per connection: "off", "stderr", "journal", or a file's
   // absolute path.
   std::string access_log = "off";
@@ -178,5 +179,42 @@ LoadResult load_config_file(const std::string& path, const Registry& registry, c
 
 // The effective configuration as TOML, every default written out.
 std::string print_config(const Config& config, const Registry& registry);
+
+// [daemon] control_socket of the file at `path` ("" when not set), for
+// porticoctl: the file is read and parsed as TOML and that key alone is
+// checked, so that neither plugins nor the host's users and certificates
+// need to be at hand. nullopt with `errors` filled (FILE:LINE:COL) when
+// the file cannot be read or the value is wrong.
+std::optional<std::string> read_control_socket(const std::string& path, Diagnostics& errors);
+
+// What a reload from `before` to `after` changes. Listeners are matched as
+// Server::reload() matches them: by address, in order, so that a kept
+// listener keeps its socket whatever else changed (its name included).
+struct ConfigDiff {
+  struct Listener {
+    std::string name;
+    std::string address;
+    std::string handler;
+  };
+  // One setting whose value differs, as print_config() writes values;
+  // empty for a key the side does not have (TLS keys without TLS).
+  struct Change {
+    std::string scope;  // "[daemon]", or the listener's name after the reload
+    std::string key;
+    std::string before;
+    std::string after;
+    bool restart = false;  // takes effect only when porticod restarts
+  };
+  std::vector<Listener> kept;
+  std::vector<Listener> added;
+  std::vector<Listener> removed;
+  std::vector<Change> changes;
+
+  bool empty() const { return added.empty() && removed.empty() && changes.empty(); }
+  // One line each: "+ listener NAME ADDRESS (HANDLER)", "- listener ...",
+  // "~ SCOPE KEY: BEFORE -> AFTER"; nothing when empty().
+  std::vector<std::string> lines() const;
+};
+ConfigDiff diff_configs(const Config& before, const Config& after, const Registry& registry);
 
 }  // namespace portico

@@ -93,15 +93,22 @@ class Handler {
 // What a probe checks: a listener of the handler's type, from outside.
 struct ProbeTarget {
   boost::asio::any_io_executor executor;
-  Endpoint address;       // where the listener accepts (its real port)
+  Endpoint address;       // where the listener accepts (its real port; the
+                          // loopback address for 0.0.0.0 and ::)
   const Options& options;  // the listener's handler options
   Duration timeout;        // for the whole probe
+  // How a client gets through to the handler; connect_probe() of
+  // <portico/probe.hpp> does what they say.
+  bool tls = false;                   // the listener has TLS
+  std::vector<std::string> tls_alpn;  // the protocols it accepts (tls_alpn)
+  bool proxy_protocol = false;        // it expects a PROXY protocol header
 };
 
 // Connects to a listener as a client would and checks that it answers as
-// its handler type should (porticoctl probe). Returns what was checked and
-// seen ("answered \"Hello from server!\\n\""), or why it failed. A type
-// without one is reported as "not probed".
+// its handler type should (porticoctl probe), or checks what else tells
+// whether it can work (the proxy's upstreams, exec's program). Returns
+// what was checked and seen ("answered \"Hello from server!\\n\""), or
+// why it failed. A type without one is reported as "not probed".
 using HandlerProbe = std::function<boost::asio::awaitable<Result<std::string>>(const ProbeTarget& target)>;
 
 // Reports handler-specific mistakes beyond what the option schema checks

@@ -91,6 +91,7 @@ class Server {
     ListenerState state;
     std::size_t open;  // connections open now
     ListenerCounters counters;
+    std::vector<std::string> handler_status;  // Handler::status() of its handler
   };
   // The listeners of the running configuration, in config order.
   std::vector<ListenerStatus> listener_status() const;

@@ -30,6 +30,11 @@ chmod 755 "$work"
 # (its pid is in $work/server.pid; the step runs in a subshell).
 kill_server() {
     local pid
+    # /run/portico, made by hand as systemd's RuntimeDirectory= would
+    if [[ -f $work/runtime-dir-made ]]; then
+        rm -rf /run/portico
+        rm -f "$work/runtime-dir-made"
+    fi
     pid=$(cat "$work/server.pid" 2>/dev/null) || return 0
     if [[ -n $pid ]] && [[ $(readlink "/proc/$pid/exe" 2>/dev/null) = /usr/sbin/porticod ]]; then
         kill -KILL "$pid" 2>/dev/null || true
@@ -242,6 +247,130 @@ port_open() {
     python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", 8888), timeout=1).close()' 2>/dev/null
 }
 
+# The unit's RuntimeDirectory=portico, by hand: the control socket of the
+# packaged configuration goes there. Removed again by kill_server.
+make_runtime_dir() {
+    if [[ ! -d /run/portico ]]; then
+        install -d -o portico -g portico -m 0755 /run/portico
+        touch "$work/runtime-dir-made"
+    fi
+}
+
+# Start the installed porticod as the unit does (user portico), on
+# /etc/portico/portico.toml; its pid goes to $work/server.pid.
+start_server() {
+    local log=$1
+    make_runtime_dir
+    setpriv --reuid=portico --regid=portico --init-groups --inh-caps=-all \
+        /usr/sbin/porticod -c /etc/portico/portico.toml >"$log" 2>&1 &
+    local server_pid=$!
+    echo "$server_pid" >"$work/server.pid"
+    local i
+    for ((i = 0; i < 100; i++)); do
+        port_open && [[ -S /run/portico/control.sock ]] && break
+        kill -0 "$server_pid" 2>/dev/null || { cat "$log"; fail "porticod exited early"; }
+        sleep 0.1
+    done
+    port_open || { cat "$log"; fail "porticod does not listen on 127.0.0.1:8888 after 10s"; }
+}
+
+serve_greeting() {
+    if port_open; then
+        fail "something already listens on 127.0.0.1:8888; stop it first"
+    fi
+    local log=$work/porticod.log
+    trap kill_server EXIT
+    start_server "$log"
+    local server_pid
+    server_pid=$(cat "$work/server.pid")
+    local got
+    got=$(ask 8888 | od -An -c)
+    local want
+    want=$(printf 'Hello from server!\n' | od -An -c)
+    echo "answer: $got"
+    # the process runs as portico
+    ps -o user=,pid=,args= -p "$server_pid"
+    [[ $(ps -o user= -p "$server_pid" | tr -d ' ') = portico ]] || fail "porticod does not run as portico"
+    kill -TERM "$server_pid"
+    local rc=0
+    timeout 30 tail --pid="$server_pid" -f /dev/null || fail "porticod did not stop within 30s of SIGTERM"
+    wait "$server_pid" || rc=$?
+    rm -f "$work/server.pid"
+    echo "--- porticod log"
+    cat "$log"
+    echo "---"
+    [[ $got = "$want" ]] || fail "expected 'Hello from server!\\n', got: $got"
+    grep -q 'serving hello on 127.0.0.1:8888 (greeting)' "$log" ||
+        fail "no 'serving hello on 127.0.0.1:8888 (greeting)' log line"
+    [[ $rc -eq 0 ]] || fail "porticod exited $rc after SIGTERM, expected 0"
+    [[ ! -e /run/portico/control.sock ]] || fail "porticod left its control socket behind"
+    kill_server
+}
+
+# What `systemctl reload portico` runs: the unit's ExecReload=, which must
+# be porticoctl (a SIGHUP could not say that the file is broken).
+exec_reload() {
+    local unit
+    unit=$(unit_path) || fail "portico.service is not installed"
+    sed -n 's/^ExecReload=//p' "$unit"
+}
+
+reload_with_porticoctl() {
+    local command
+    command=$(exec_reload)
+    echo "ExecReload=$command"
+    [[ $command == /usr/sbin/porticoctl\ * && $command == *\ reload ]] ||
+        fail "ExecReload= does not run porticoctl reload: $command"
+    [[ -x /usr/sbin/porticoctl ]] || fail "/usr/sbin/porticoctl is missing"
+    [[ -f /usr/share/bash-completion/completions/porticoctl ]] || fail "no bash completion for porticoctl"
+    bash -n /usr/share/bash-completion/completions/porticoctl || fail "the bash completion does not parse"
+    if port_open; then
+        fail "something already listens on 127.0.0.1:8888; stop it first"
+    fi
+    local log=$work/porticod-reload.log
+    trap kill_server EXIT
+    cp -p /etc/portico/portico.toml "$work/portico.toml.orig"
+    start_server "$log"
+    ls -l /run/portico
+    [[ $(stat -c '%a %U %G' /run/portico/control.sock) = "660 portico portico" ]] ||
+        fail "control socket is not 0660 portico:portico"
+
+    local rc=0 out
+    out=$(timeout 30 $command 2>&1) || rc=$?
+    echo "$out"
+    [[ $rc -eq 0 ]] || fail "porticoctl reload of the packaged config exited $rc"
+    grep -q '^reloaded /etc/portico/portico.toml: 1 listener(s) kept, 0 added, 0 removed$' <<<"$out" ||
+        fail "no 'reloaded ...' line"
+
+    # a member of group portico may ask; another user may not
+    timeout 30 setpriv --reuid=portico --regid=portico --init-groups /usr/sbin/porticoctl status ||
+        fail "porticoctl status as portico failed"
+    rc=0
+    timeout 30 setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/sbin/porticoctl status || rc=$?
+    [[ $rc -eq 77 ]] || fail "porticoctl status as nobody exited $rc, expected 77"
+
+    # a broken file: exit 78 with FILE:LINE:COL, and the old config serves on
+    printf '\n[[listener]]\nname = "broken"\naddress = "127.0.0.1:8889"\nbogus = 1\n' >>/etc/portico/portico.toml
+    rc=0
+    out=$(timeout 30 $command 2>&1) || rc=$?
+    cp -p "$work/portico.toml.orig" /etc/portico/portico.toml
+    echo "$out"
+    [[ $rc -eq 78 ]] || fail "porticoctl reload of a broken file exited $rc, expected 78"
+    grep -Eq '^/etc/portico/portico\.toml:[0-9]+:1: unknown key "bogus" in listener #2' <<<"$out" ||
+        fail "the error does not name FILE:LINE:COL"
+    grep -q 'still serving the previous configuration' <<<"$out" || fail "no 'still serving' message"
+    local got
+    got=$(ask 8888)
+    [[ $got = "Hello from server!" ]] || fail "the old config no longer serves after the failed reload: $got"
+    timeout 30 /usr/sbin/porticoctl probe || fail "porticoctl probe failed"
+
+    kill -TERM "$(cat "$work/server.pid")"
+    timeout 30 tail --pid="$(cat "$work/server.pid")" -f /dev/null || fail "porticod did not stop"
+    echo "--- porticod log"
+    cat "$log"
+    kill_server
+}
+
 # dpkg -i of a newer version while clients keep connecting: the postinst
 # hands the running porticod over to the new binary (SIGUSR2), and not one
 # client is refused or reset. The newer version is this one repacked with a
@@ -251,6 +380,7 @@ upgrade_under_load() {
         fail "something already listens on 127.0.0.1:8888; stop it first"
     fi
     local log=$work/upgrade.log
+    make_runtime_dir
     setpriv --reuid=portico --regid=portico --init-groups --inh-caps=-all \
         /usr/sbin/porticod -c /etc/portico/portico.toml >"$log" 2>&1 &
     local old_pid=$!
@@ -317,6 +447,9 @@ PY
     new_pid=$(sed -n 's/.*upgrade: this process (pid \([0-9]*\)) serves every listener now.*/\1/p' "$log" | tail -n 1)
     echo "$new_pid" >"$work/server.pid"
     timeout 30 tail --pid="$old_pid" -f /dev/null || fail "the old porticod did not exit"
+    # The new process took the control socket over.
+    timeout 30 /usr/sbin/porticoctl status | grep -q "^porticod .*, pid $new_pid, " ||
+        fail "porticoctl status does not reach the new process"
     kill -TERM "$new_pid"
     timeout 30 tail --pid="$new_pid" -f /dev/null || fail "the new porticod did not stop"
     rm -f "$work/server.pid"
@@ -326,45 +459,7 @@ PY
     [[ $errors = 0 ]] || fail "$errors client(s) failed during the upgrade"
     [[ $ok -gt 50 ]] || fail "only $ok clients served"
     [[ $(dpkg-query -W -f='${Version}' portico) = *+upgradetest ]] || fail "the newer version is not installed"
-}
-
-serve_greeting() {
-    if port_open; then
-        fail "something already listens on 127.0.0.1:8888; stop it first"
-    fi
-    local log=$work/porticod.log
-    setpriv --reuid=portico --regid=portico --init-groups --inh-caps=-all \
-        /usr/sbin/porticod -c /etc/portico/portico.toml >"$log" 2>&1 &
-    local server_pid=$!
-    echo "$server_pid" >"$work/server.pid"
-    trap kill_server EXIT
-    local i
-    for ((i = 0; i < 100; i++)); do
-        port_open && break
-        kill -0 "$server_pid" 2>/dev/null || { cat "$log"; fail "porticod exited early"; }
-        sleep 0.1
-    done
-    port_open || { cat "$log"; fail "porticod does not listen on 127.0.0.1:8888 after 10s"; }
-    local got
-    got=$(ask 8888 | od -An -c)
-    local want
-    want=$(printf 'Hello from server!\n' | od -An -c)
-    echo "answer: $got"
-    # the process runs as portico
-    ps -o user=,pid=,args= -p "$server_pid"
-    [[ $(ps -o user= -p "$server_pid" | tr -d ' ') = portico ]] || fail "porticod does not run as portico"
-    kill -TERM "$server_pid"
-    local rc=0
-    timeout 30 tail --pid="$server_pid" -f /dev/null || fail "porticod did not stop within 30s of SIGTERM"
-    wait "$server_pid" || rc=$?
-    rm -f "$work/server.pid"
-    echo "--- porticod log"
-    cat "$log"
-    echo "---"
-    [[ $got = "$want" ]] || fail "expected 'Hello from server!\\n', got: $got"
-    grep -q 'serving hello on 127.0.0.1:8888 (greeting)' "$log" ||
-        fail "no 'serving hello on 127.0.0.1:8888 (greeting)' log line"
-    [[ $rc -eq 0 ]] || fail "porticod exited $rc after SIGTERM, expected 0"
+    kill_server
 }
 
 man_coverage() {
@@ -378,6 +473,7 @@ man_lint() {
     grep -q '/man8/porticod\.8\.gz$' <<<"$pages" || fail "porticod.8 not installed"
     grep -q '/man5/portico\.toml\.5\.gz$' <<<"$pages" || fail "portico.toml.5 not installed"
     grep -q '/man1/portico-bench\.1\.gz$' <<<"$pages" || fail "portico-bench.1 not installed"
+    grep -q '/man8/porticoctl\.8\.gz$' <<<"$pages" || fail "porticoctl.8 not installed"
     local p bad=0 out
     for p in $pages; do
         echo "== $p"
@@ -537,6 +633,7 @@ step "/etc/portico/tls is root:portico 0750 and the service user reads its keys"
 step "every commented example of portico.toml passes --check uncommented" commented_examples_valid
 step "porticod as user portico answers 'Hello from server!' on 127.0.0.1:8888" serve_greeting
 step "dpkg -i of a newer version under a client loop: the running porticod hands over, no client refused" upgrade_under_load
+step "systemctl reload runs porticoctl reload, which exits 78 on a broken file" reload_with_porticoctl
 step "man pages cover --help and --list-handlers" man_coverage
 step "installed man pages lint clean (mandoc, man --warnings)" man_lint
 step "portico.toml(5) examples pass porticod --check" man_examples_valid

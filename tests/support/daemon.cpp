@@ -27,6 +27,11 @@ namespace portico::test {
 
 namespace fs = std::filesystem;
 
+std::string porticoctl_path() {
+  if (const char* env = std::getenv("PORTICOCTL")) return env;
+  return PORTICOCTL_PATH;
+}
+
 std::string porticod_path() {
   if (const char* env = std::getenv("PORTICOD")) return env;
   return PORTICOD_PATH;
@@ -150,6 +155,41 @@ RunResult run_porticod(const std::vector<std::string>& args, Millis timeout, boo
   std::vector<std::string> full{porticod_path()};
   full.insert(full.end(), args.begin(), args.end());
   const pid_t pid = spawn(full, out, err, SpawnOptions{.as_root = as_root});
+  RunResult result;
+  auto code = wait_pid(pid, timeout);
+  if (!code) {
+    kill(pid, SIGKILL);
+    code = wait_pid(pid, 5s);
+  }
+  result.exit_code = code.value_or(-1);
+  result.out = read_file(out);
+  result.err = read_file(err);
+  return result;
+}
+
+RunResult run_porticoctl(const std::vector<std::string>& args, Millis timeout, const std::optional<Identity>& as) {
+  TempDir dir;
+  const auto out = (dir.path() / "stdout").string();
+  const auto err = (dir.path() / "stderr").string();
+  std::vector<std::string> full{porticoctl_path()};
+  full.insert(full.end(), args.begin(), args.end());
+  auto argv = make_argv(full);
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    const int devnull = open("/dev/null", O_RDONLY);
+    const int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(devnull, 0);
+    dup2(o, 1);
+    dup2(e, 2);
+    if (as && (setgroups(as->groups.size(), as->groups.data()) != 0 || setgid(as->gid) != 0 ||
+               setuid(as->uid) != 0)) {
+      _exit(126);
+    }
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
   RunResult result;
   auto code = wait_pid(pid, timeout);
   if (!code) {

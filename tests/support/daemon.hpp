@@ -159,6 +159,20 @@ class Client {
 // in steps of the kernel's clock tick (10ms at the usual 100Hz).
 Millis cpu_time(pid_t pid);
 
+// The porticoctl binary under test (set by CMake).
+std::string porticoctl_path();
+
+// Who a program runs as: a uid, a gid and supplementary groups.
+struct Identity {
+  uid_t uid;
+  gid_t gid;
+  std::vector<gid_t> groups = {};
+};
+// Runs porticoctl to completion with `args` as the test's own user, or as
+// `as`, capturing stdout and stderr.
+RunResult run_porticoctl(const std::vector<std::string>& args, Millis timeout = 20s,
+                         const std::optional<Identity>& as = std::nullopt);
+
 // A port of 127.0.0.1 that refuses connections: bound, not listening, so
 // that no other socket (another test's server) can take it while this
 // lives.
