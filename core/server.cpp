@@ -17,6 +17,20 @@ namespace portico {
 namespace asio = boost::asio;
 using ListenerPtr = boost::intrusive_ptr<Listener>;
 
+namespace {
+
+// Whether a listener of the reloaded file is `running` one, which then keeps
+// its socket. Port 0 asks for any free port, so several listeners may share
+// such an address: there only the name tells them apart. Matching by address
+// alone, a reload that removed or added one of them handed its neighbours'
+// sockets (and ports) to each other's handlers.
+bool same_listener(const ListenerConfig& running, const ListenerConfig& next) {
+  if (running.address != next.address) return false;
+  return !running.address.is_ip() || running.address.port != 0 || running.name == next.name;
+}
+
+}  // namespace
+
 struct Server::Impl {
   Impl(asio::io_context& io, const Registry& registry, std::shared_ptr<spdlog::logger> logger)
       : io(io), registry(registry), logger(std::move(logger)), counters(std::make_shared<ServerCounters>()),
@@ -206,7 +220,7 @@ Result<std::string> Server::reload(const Config& config) {
     if (!service) return service.error();
     Plan plan{*service, nullptr, nullptr};
     for (std::size_t i = 0; i < impl_->listeners.size(); ++i) {
-      if (!kept[i] && impl_->listeners[i]->config().address == listener_config.address) {
+      if (!kept[i] && same_listener(impl_->listeners[i]->config(), listener_config)) {
         kept[i] = true;
         plan.existing = impl_->listeners[i];
         break;
