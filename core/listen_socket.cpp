@@ -182,7 +182,7 @@ bool socket_matches(int fd, const Address& address) {
   }
   asio::ip::tcp::endpoint got;
   std::memcpy(got.data(), &storage, std::min<std::size_t>(len, got.capacity()));
-  return got.address() == asio::ip::make_address(address.host) && got.port() == address.port;
+  return got.address() == asio::ip::make_address(address.host) && (address.port == 0 || got.port() == address.port);
 }
 
 }  // namespace portico
