@@ -85,3 +85,28 @@ TEST_CASE("an upgrade hands each listener on port 0 its own socket and port", "[
   CHECK(ask(a) == "a\n");
   CHECK(ask(b) == "b\n");
 }
+
+TEST_CASE("an upgraded process holds only the sockets handed over: a listener it removes refuses clients",
+          "[upgrade]") {
+  auto d = Daemon::start(daemon_table + listener("kept") + listener("gone"), {.listeners = 2});
+  const auto gone = d.port("gone");
+  const auto before = open_descriptors(d.pid());
+  Upgraded upgraded(d);
+  CHECK(d.wait_exit(10s) == 0);
+  // Nothing of the old process's but the listening sockets: no second copy
+  // of them, no descriptor made for the hand-over.
+  const auto after = open_descriptors(upgraded.pid());
+  INFO("before: " << describe(before) << "\nafter: " << describe(after));
+  CHECK(after.size() <= before.size());
+  std::map<std::string, int> copies;
+  for (const auto& [fd, what] : after) copies[what] += what.starts_with("socket:") ? 1 : 0;
+  for (const auto& [what, n] : copies) CHECK(n <= 1);
+
+  // A copy of the socket left open anywhere would keep it listening: the
+  // kernel would complete the handshake of a client nobody serves.
+  d.rewrite_config(daemon_table + listener("kept"));
+  ::kill(upgraded.pid(), SIGHUP);
+  REQUIRE(d.wait_log("reload complete: 1 listener(s) kept, 0 added, 1 removed"));
+  CHECK(try_connect(gone) < 0);
+  CHECK(ask(d.port("kept")) == "kept\n");
+}
