@@ -74,6 +74,14 @@ ConfigDiff::Listener describe(const ListenerConfig& listener) {
 
 }  // namespace
 
+// Matching by address alone, a reload that removed or added one of several
+// listeners on port 0 of one host handed their sockets (and ports) to each
+// other's handlers.
+bool same_listener(const ListenerConfig& running, const ListenerConfig& next) {
+  if (running.address != next.address) return false;
+  return !running.address.is_ip() || running.address.port != 0 || running.name == next.name;
+}
+
 ConfigDiff diff_configs(const Config& before, const Config& after, const Registry& registry) {
   ConfigDiff diff;
   const auto was = sections_of(print_config(before, registry));
@@ -88,7 +96,7 @@ ConfigDiff diff_configs(const Config& before, const Config& after, const Registr
     const ListenerConfig& listener = after.listeners[i];
     std::optional<std::size_t> previous;
     for (std::size_t j = 0; j < before.listeners.size(); ++j) {
-      if (!matched[j] && before.listeners[j].address == listener.address) {
+      if (!matched[j] && same_listener(before.listeners[j], listener)) {
         previous = j;
         break;
       }

@@ -164,7 +164,7 @@ std::string bound_address(const Acceptor& acceptor, const ListenerConfig& config
   return real.to_string();
 }
 
-bool socket_matches(int fd, const Address& address, bool any_port) {
+bool socket_matches(int fd, const Address& address) {
   int type = 0;
   socklen_t len = sizeof type;
   if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) return false;
@@ -182,8 +182,7 @@ bool socket_matches(int fd, const Address& address, bool any_port) {
   }
   asio::ip::tcp::endpoint got;
   std::memcpy(got.data(), &storage, std::min<std::size_t>(len, got.capacity()));
-  return got.address() == asio::ip::make_address(address.host) &&
-         (got.port() == address.port || (any_port && address.port == 0));
+  return got.address() == asio::ip::make_address(address.host) && (address.port == 0 || got.port() == address.port);
 }
 
 }  // namespace portico

@@ -36,9 +36,8 @@ Result<void> apply_listen_options(Acceptor& acceptor, const ListenerConfig& conf
 // The address as bound: "127.0.0.1:40123" when port 0 was asked.
 std::string bound_address(const Acceptor& acceptor, const ListenerConfig& config);
 
-// True when `fd` is a listening stream socket bound to `address`; with
-// `any_port`, an address with port 0 (any free port) matches whatever port
-// the socket got.
-bool socket_matches(int fd, const Address& address, bool any_port = false);
+// True when `fd` is a listening stream socket bound to `address`; port 0
+// (any free port) matches every port of the address's host.
+bool socket_matches(int fd, const Address& address);
 
 }  // namespace portico

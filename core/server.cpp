@@ -136,16 +136,17 @@ Result<void> Server::start(const Config& config, const std::vector<InheritedSock
   std::vector<bool> used(inherited.size(), false);
   // The socket that carries a listener's name and is bound to its address;
   // else one bound to its address (socket activation names sockets after
-  // its units, and a listener may have been renamed).
+  // its units, and a listener may have been renamed). A listener on port 0
+  // takes only the socket of its name: any port of its host matches, so the
+  // address alone cannot tell whose socket it is.
   const auto find = [&](const ListenerConfig& listener) -> std::optional<std::size_t> {
     const std::string name = socket_name(listener);
+    const bool any_port = listener.address.is_ip() && listener.address.port == 0;
     std::optional<std::size_t> by_address;
     for (std::size_t i = 0; i < inherited.size(); ++i) {
-      if (used[i]) continue;
-      // A listener on port 0 keeps the port its socket got: its name says
-      // which socket is its own.
-      if (inherited[i].name == name && socket_matches(inherited[i].fd, listener.address, true)) return i;
-      if (!by_address && socket_matches(inherited[i].fd, listener.address)) by_address = i;
+      if (used[i] || !socket_matches(inherited[i].fd, listener.address)) continue;
+      if (inherited[i].name == name) return i;
+      if (!by_address && !any_port) by_address = i;
     }
     return by_address;
   };
@@ -220,7 +221,7 @@ Result<std::string> Server::reload(const Config& config) {
     if (!service) return service.error();
     Plan plan{*service, nullptr, nullptr};
     for (std::size_t i = 0; i < impl_->listeners.size(); ++i) {
-      if (!kept[i] && impl_->listeners[i]->config().address == listener_config.address) {
+      if (!kept[i] && same_listener(impl_->listeners[i]->config(), listener_config)) {
         kept[i] = true;
         plan.existing = impl_->listeners[i];
         break;

@@ -122,6 +122,8 @@ Result<std::unique_ptr<Successor>> Successor::start(asio::io_context& io, const 
   // Above every source and every target, so that moving one into place
   // never overwrites another not moved yet.
   const int scratch = std::max(*std::max_element(sources.begin(), sources.end()), 3 + count) + 1;
+  // How far to close descriptors without close_range(2).
+  const int fd_limit = static_cast<int>(std::clamp<long>(::sysconf(_SC_OPEN_MAX), 1024, 1 << 20));
 
   const pid_t pid = ::fork();
   if (pid < 0) {
@@ -137,6 +139,14 @@ Result<std::unique_ptr<Successor>> Successor::start(asio::io_context& io, const 
     for (std::size_t i = 0; i < n; ++i) moved[i] = ::fcntl(sources[i], F_DUPFD_CLOEXEC, scratch);
     // dup2 clears close-on-exec on the copy: these are the ones handed on.
     for (std::size_t i = 0; i < n; ++i) ::dup2(moved[i], 3 + static_cast<int>(i));
+    // Nothing else of ours: the copies above, and every socket Asio made
+    // (listening ones, a proxy's upstream connections) without close-on-exec,
+    // would stay open in the new process for its whole life. A listening
+    // socket held there keeps completing the handshakes of clients nobody
+    // serves once it is removed; an upstream connection never sees its end.
+    if (::close_range(3 + static_cast<unsigned>(n), ~0U, 0) != 0) {
+      for (int fd = 3 + static_cast<int>(n); fd < fd_limit; ++fd) ::close(fd);
+    }
     write_decimal(listen_pid, ::getpid());
     sigset_t none;
     sigemptyset(&none);

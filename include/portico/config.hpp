@@ -140,6 +140,11 @@ struct ListenerConfig {
   std::optional<TlsConfig> tls;
 };
 
+// Whether `next`, a listener of a reloaded file, is the `running` one, which
+// then keeps its socket. Port 0 asks for any free port, so several listeners
+// may share such an address: there only the name tells them apart.
+bool same_listener(const ListenerConfig& running, const ListenerConfig& next);
+
 struct Config {
   std::string source;    // file name, or "<embedded default>"
   DaemonConfig daemon;

@@ -141,7 +141,7 @@ handler = "echo"
                                      });
 }
 
-TEST_CASE("listeners on port 0 are kept in order, like the sockets a reload keeps", "[config][diff]") {
+TEST_CASE("listeners on port 0 are matched by name, like the sockets a reload keeps", "[config][diff]") {
   const std::string two = R"(
 [[listener]]
 name = "a"
@@ -149,16 +149,21 @@ address = "127.0.0.1:0"
 [[listener]]
 name = "b"
 address = "127.0.0.1:0"
+handler = "echo"
 )";
+  // The first one goes: "b" keeps its socket, and is not "a" renamed.
   const std::string one = R"(
 [[listener]]
-name = "a"
+name = "b"
 address = "127.0.0.1:0"
+handler = "echo"
 )";
   const auto diff = portico::diff_configs(parse(two), parse(one), builtin());
   REQUIRE(diff.removed.size() == 1);
-  CHECK(diff.removed[0].name == "b");
-  CHECK(diff.lines() == std::vector<std::string>{"- listener \"b\" 127.0.0.1:0 (greeting)"});
+  CHECK(diff.removed[0].name == "a");
+  REQUIRE(diff.kept.size() == 1);
+  CHECK(diff.kept[0].name == "b");
+  CHECK(diff.lines() == std::vector<std::string>{"- listener \"a\" 127.0.0.1:0 (greeting)"});
 }
 
 TEST_CASE("control_socket is read from a file alone, with positions for its mistakes", "[config][control]") {

@@ -264,3 +264,31 @@ TEST_CASE("a reload that makes the client speak first defers accepts, and one th
   REQUIRE(wait_count(d, "reload complete", 2));
   CHECK(silent_wait() < 500ms);
 }
+
+TEST_CASE("listeners on port 0 keep their own sockets when a reload removes or adds one between them", "[reload]") {
+  // Every listener asks for any free port of 127.0.0.1: the same address.
+  // Without defer_accept, a removed listener closes its socket at once.
+  const auto listener = [](const std::string& name) {
+    return "[[listener]]\nname = \"" + name + "\"\naddress = \"127.0.0.1:0\"\ndefer_accept = \"0s\"\n"
+           "message = \"" + name + "\\n\"\n";
+  };
+  auto d = Daemon::start(listener("first") + listener("middle") + listener("last"), {.listeners = 3});
+  const auto first = d.port("first");
+  const auto middle = d.port("middle");
+  const auto last = d.port("last");
+
+  d.rewrite_config(listener("first") + listener("last"));
+  d.signal(SIGHUP);
+  REQUIRE(d.wait_log("reload complete: 2 listener(s) kept, 0 added, 1 removed"));
+  CHECK_THAT(d.log(), Contains("listener \"middle\" on 127.0.0.1:" + std::to_string(middle) + " removed"));
+  CHECK(ask(first) == "first\n");
+  CHECK(ask(last) == "last\n");
+  CHECK(try_connect(middle) < 0);
+
+  d.rewrite_config(listener("first") + listener("new") + listener("last"));
+  d.signal(SIGHUP);
+  REQUIRE(d.wait_log("reload complete: 2 listener(s) kept, 1 added, 0 removed"));
+  REQUIRE(d.wait_log("serving new on 127.0.0.1:"));
+  CHECK(ask(first) == "first\n");
+  CHECK(ask(last) == "last\n");
+}
