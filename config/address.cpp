@@ -23,15 +23,6 @@ namespace {
 constexpr std::string_view syntax =
     "expected \"a.b.c.d:port\", \"[ipv6]:port\" or \"unix:/path\"";
 
-bool parse_port(std::string_view text, std::uint16_t& port) {
-  if (text.empty() || text.size() > 5) return false;
-  unsigned value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc{} || end != text.data() + text.size() || value > 65535) return false;
-  port = static_cast<std::uint16_t>(value);
-  return true;
-}
-
 }  // namespace
 
 Result<Address> parse_address(std::string_view text) {
@@ -73,21 +64,22 @@ Result<Address> parse_address(std::string_view text) {
     port = text.substr(colon + 1);
     if (host.find(':') != std::string_view::npos) {
       return fail("invalid address {}: an IPv6 address needs brackets, e.g. \"[::1]:8888\"",
-                          quote_text(text));
+                  quote_text(text));
     }
     out.kind = Address::Kind::ipv4;
   }
 
-  if (!parse_port(port, out.port)) {
-    return fail("invalid address {}: port {} is not a number from 0 to 65535", quote_text(text),
-                        quote_text(port));
+  const auto number = parse_port(port);
+  if (!number) {
+    return fail("invalid address {}: port {} is not a number from 0 to 65535", quote_text(text), quote_text(port));
   }
+  out.port = *number;
   boost::system::error_code ec;
   if (out.kind == Address::Kind::ipv4) {
     const auto ip = boost::asio::ip::make_address_v4(std::string(host), ec);
     if (ec) {
       return fail("invalid address {}: {} is not an IPv4 address (host names are not accepted)",
-                          quote_text(text), quote_text(host));
+                  quote_text(text), quote_text(host));
     }
     out.host = ip.to_string();
   } else {
@@ -98,6 +90,14 @@ Result<Address> parse_address(std::string_view text) {
     out.host = ip.to_string();
   }
   return out;
+}
+
+std::optional<std::uint16_t> parse_port(std::string_view text) {
+  if (text.empty() || text.size() > 5) return std::nullopt;
+  unsigned value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size() || value > 65535) return std::nullopt;
+  return static_cast<std::uint16_t>(value);
 }
 
 }  // namespace portico

@@ -57,7 +57,7 @@ Result<Cidr> parse_cidr(std::string_view text) {
   auto ip = parse_ip(address);
   if (!ip) {
     return fail("invalid address prefix {}: {} is not an IPv4 or IPv6 address", quote_text(text),
-                        quote_text(address));
+                quote_text(address));
   }
   const bool written_v6 = address.find(':') != std::string_view::npos;
   const unsigned max = written_v6 ? 128 : 32;
@@ -67,7 +67,7 @@ Result<Cidr> parse_cidr(std::string_view text) {
     const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), prefix);
     if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size() || prefix > max) {
       return fail("invalid address prefix {}: the length after \"/\" must be from 0 to {}", quote_text(text),
-                          max);
+                  max);
     }
   }
   // "::ffff:10.0.0.0/104" reads as 10.0.0.0/8.

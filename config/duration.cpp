@@ -27,8 +27,8 @@ Result<Duration> parse_duration(std::string_view text) {
   const std::string_view suffix = text.substr(digits);
   if (digits == 0 || suffix.empty()) {
     return fail("invalid duration {}: expected a whole number followed by a unit (ms, s, m or h), e.g. "
-                        "\"250ms\", \"10s\", \"2m\"",
-                        quote_text(text));
+                "\"250ms\", \"10s\", \"2m\"",
+                quote_text(text));
   }
   const Unit* unit = nullptr;
   for (const auto& u : units) {

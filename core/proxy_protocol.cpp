@@ -1,5 +1,7 @@
 #include <portico/proxy_protocol.hpp>
 
+#include <portico/address.hpp>
+
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
@@ -59,15 +61,6 @@ void append_be16(std::vector<std::uint8_t>& out, std::uint16_t value) {
 
 // ---- v1 -------------------------------------------------------------------
 
-bool parse_v1_port(std::string_view text, std::uint16_t& port) {
-  if (text.empty() || text.size() > 5) return false;
-  unsigned value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc{} || end != text.data() + text.size() || value > 65535) return false;
-  port = static_cast<std::uint16_t>(value);
-  return true;
-}
-
 std::optional<ProxyEndpoint> parse_v1_endpoint(std::string_view ip, std::string_view port, Family family) {
   char text[INET6_ADDRSTRLEN] = {};
   if (ip.empty() || ip.size() >= sizeof text) return std::nullopt;
@@ -75,7 +68,9 @@ std::optional<ProxyEndpoint> parse_v1_endpoint(std::string_view ip, std::string_
   ProxyEndpoint e;
   e.family = family;
   if (inet_pton(family == Family::ipv4 ? AF_INET : AF_INET6, text, e.ip.data()) != 1) return std::nullopt;
-  if (!parse_v1_port(port, e.port)) return std::nullopt;
+  const auto number = parse_port(port);
+  if (!number) return std::nullopt;
+  e.port = *number;
   return e;
 }
 

@@ -13,6 +13,7 @@
 
 #include <portico/address.hpp>
 #include <portico/io.hpp>
+#include <portico/text.hpp>
 
 namespace portico::handlers {
 
@@ -128,13 +129,12 @@ Result<Upstream> parse_upstream(std::string_view text) {
   } else {
     const auto colon = text.rfind(':');
     if (colon == std::string_view::npos) {
-      return fail("invalid upstream \"{}\": missing port; expected \"host:port\", \"[ipv6]:port\" or "
-                          "\"unix:/path\"",
-                          text);
+      return fail("invalid upstream {}: missing port; expected \"host:port\", \"[ipv6]:port\" or \"unix:/path\"",
+                  quote_text(text));
     }
     const std::string_view host = text.substr(0, colon);
     if (host.find(':') != std::string_view::npos) {
-      return fail("invalid upstream \"{}\": an IPv6 address needs brackets, e.g. \"[::1]:80\"", text);
+      return fail("invalid upstream {}: an IPv6 address needs brackets, e.g. \"[::1]:80\"", quote_text(text));
     }
     if (numeric_ipv4_like(host)) {
       auto address = parse_ip_or_unix(text);
@@ -146,12 +146,12 @@ Result<Upstream> parse_upstream(std::string_view text) {
       // placeholder IP.
       auto address = parse_address(fmt::format("0.0.0.0:{}", text.substr(colon + 1)));
       if (!address) {
-        return fail("invalid upstream \"{}\": port \"{}\" is not a number from 1 to 65535", text,
-                            text.substr(colon + 1));
+        return fail("invalid upstream {}: port {} is not a number from 1 to 65535", quote_text(text),
+                    quote_text(text.substr(colon + 1)));
       }
       if (!valid_host_name(host)) {
-        return fail("invalid upstream \"{}\": \"{}\" is neither an IP address nor a valid host name", text,
-                            host);
+        return fail("invalid upstream {}: {} is neither an IP address nor a valid host name", quote_text(text),
+                    quote_text(host));
       }
       out.kind = Upstream::Kind::host_name;
       out.host = std::string(host);
@@ -159,7 +159,7 @@ Result<Upstream> parse_upstream(std::string_view text) {
     }
   }
   if (out.kind != Upstream::Kind::unix_path && out.port == 0) {
-    return fail("invalid upstream \"{}\": port 0 cannot be connected to", text);
+    return fail("invalid upstream {}: port 0 cannot be connected to", quote_text(text));
   }
   switch (out.kind) {
     case Upstream::Kind::unix_path: out.text = "unix:" + out.path; break;

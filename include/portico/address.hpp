@@ -30,4 +30,8 @@ struct Address {
 // what is wrong with `text`.
 Result<Address> parse_address(std::string_view text);
 
+// A port number as written in an address: 0 to 65535 in decimal digits
+// alone (no sign, no space, at most five digits).
+std::optional<std::uint16_t> parse_port(std::string_view text);
+
 }  // namespace portico

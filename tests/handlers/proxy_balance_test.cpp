@@ -41,17 +41,6 @@ int ephemeral_low() {
   return low;
 }
 
-bool wait_fd(int fd, short events, Clock::time_point deadline) {
-  for (;;) {
-    const auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now()).count();
-    if (left <= 0) return false;
-    pollfd p{fd, events, 0};
-    const int r = poll(&p, 1, static_cast<int>(left));
-    if (r > 0) return true;
-    if (r < 0 && errno != EINTR) return false;
-  }
-}
-
 // An upstream on 127.0.0.1 that can be stopped (its port then refuses) and
 // started again on the same port. Every session sends `banner` + "\n"
 // (after reading one line from the client, with `wait_line`), then echoes

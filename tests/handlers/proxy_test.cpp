@@ -33,17 +33,6 @@ namespace {
 
 // ---- blocking steps with deadlines, for the upstream threads -------------
 
-bool wait_fd(int fd, short events, Clock::time_point deadline) {
-  for (;;) {
-    const auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now()).count();
-    if (left <= 0) return false;
-    pollfd p{fd, events, 0};
-    const int r = poll(&p, 1, static_cast<int>(left));
-    if (r > 0) return true;
-    if (r < 0 && errno != EINTR) return false;
-  }
-}
-
 // Reads what is there (waiting up to the deadline for something): the
 // bytes, or "" at EOF, error or deadline (`eof` tells EOF apart).
 std::string read_some(int fd, Clock::time_point deadline, bool* eof = nullptr) {

@@ -25,6 +25,8 @@ fi
 "$top/tools/deps" dpkg-dev debhelper lintian mandoc man-db systemd python3 util-linux procps openssl logrotate
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/portico-pkgtest.XXXXXX")
+# The service user reads the configurations the test writes here.
+chmod 0755 "$work"
 chmod 755 "$work"
 # kill_server: kill the porticod that the serve step started, if it still runs
 # (its pid is in $work/server.pid; the step runs in a subshell).
@@ -177,13 +179,24 @@ conffile_registered() {
         fail "/etc/portico/portico.toml differs from packaging/portico.toml"
 }
 
+# porticod --check as the unit runs porticod: as the user portico.
+check_as_service() {
+    timeout 30 setpriv --reuid=portico --regid=portico --init-groups /usr/sbin/porticod --check -c "$1"
+}
+
 config_checks() {
     local rc=0
-    timeout 30 /usr/sbin/porticod --check -c /etc/portico/portico.toml || rc=$?
-    [[ $rc -eq 0 ]] || fail "porticod --check exited $rc"
-    # as the service user, which must be able to read it
-    timeout 30 setpriv --reuid=portico --regid=portico --init-groups \
-        /usr/sbin/porticod --check -c /etc/portico/portico.toml || fail "--check as portico failed"
+    check_as_service /etc/portico/portico.toml || rc=$?
+    [[ $rc -eq 0 ]] || fail "porticod --check as portico exited $rc"
+    # As root, the file is checked for a porticod started by root, which it
+    # does not let serve as root: the check says so, with the position.
+    local out
+    rc=0
+    out=$(timeout 30 /usr/sbin/porticod --check -c /etc/portico/portico.toml 2>&1) || rc=$?
+    echo "$out"
+    [[ $rc -eq 78 ]] || fail "porticod --check as root exited $rc, not 78"
+    grep -q '^/etc/portico/portico.toml:[0-9]*:[0-9]*: refusing to serve as root' <<<"$out" ||
+        fail "porticod --check as root does not say why it refuses"
     timeout 30 /usr/sbin/porticod --version
 }
 
@@ -222,7 +235,7 @@ commented_examples_valid() {
     grep -c '^\[\[listener\]\]' "$work/uncommented.toml"
     example_certificates
     local rc=0
-    timeout 30 /usr/sbin/porticod --check -c "$work/uncommented.toml" || rc=$?
+    check_as_service "$work/uncommented.toml" || rc=$?
     remove_example_certificates
     [[ $rc -eq 0 ]] || { cat "$work/uncommented.toml"; fail "uncommented examples do not pass --check"; }
 }
@@ -511,7 +524,7 @@ PY
     local f bad=0
     example_certificates
     for f in "$exdir"/example-*.toml; do
-        timeout 30 /usr/sbin/porticod --check -c "$f" || { cat "$f"; bad=1; }
+        check_as_service "$f" || { cat "$f"; bad=1; }
     done
     remove_example_certificates
     [[ $bad -eq 0 ]] || fail "some examples of portico.toml(5) are not valid"
@@ -606,7 +619,7 @@ purged_clean() {
 
 reinstall() {
     install_pkgs
-    timeout 30 /usr/sbin/porticod --check -c /etc/portico/portico.toml
+    check_as_service /etc/portico/portico.toml
 }
 
 # --- run ------------------------------------------------------------------
@@ -628,7 +641,7 @@ if ! [[ -x /usr/sbin/porticod ]]; then
     finish
 fi
 step "conffile /etc/portico/portico.toml registered" conffile_registered
-step "porticod --check -c /etc/portico/portico.toml exits 0" config_checks
+step "porticod --check of the packaged config: 0 as the service user, 78 with the reason as root" config_checks
 step "/etc/portico/tls is root:portico 0750 and the service user reads its keys" tls_directory
 step "every commented example of portico.toml passes --check uncommented" commented_examples_valid
 step "porticod as user portico answers 'Hello from server!' on 127.0.0.1:8888" serve_greeting

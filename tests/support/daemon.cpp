@@ -87,6 +87,8 @@ struct SpawnOptions {
   std::vector<int> listen_fds = {};
   bool journal_stream = false;
   std::string stdin_path = "/dev/null";
+  // Run as this user instead (from root).
+  std::optional<Identity> identity = std::nullopt;
 };
 
 pid_t spawn(const std::vector<std::string>& args, const std::string& out_path, const std::string& err_path,
@@ -116,6 +118,10 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& out_path, c
       setenv("JOURNAL_STREAM", (std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino)).c_str(), 1);
     }
     if (options.before_exec) options.before_exec();
+    if (const auto& as = options.identity;
+        as && (setgroups(as->groups.size(), as->groups.data()) != 0 || setgid(as->gid) != 0 || setuid(as->uid) != 0)) {
+      _exit(126);
+    }
     if (getuid() == 0 && !options.as_root &&
         (setgroups(0, nullptr) != 0 || setgid(nobody) != 0 || setuid(nobody) != 0)) {
       _exit(126);
@@ -141,6 +147,27 @@ std::optional<int> wait_pid(pid_t pid, Millis timeout) {
   }
 }
 
+// Runs `args` to completion (killed after `timeout`), capturing stdout and
+// stderr.
+RunResult run_captured(const std::vector<std::string>& args, SpawnOptions options, Millis timeout,
+                       const std::string& input = "") {
+  TempDir dir;
+  const auto out = (dir.path() / "stdout").string();
+  const auto err = (dir.path() / "stderr").string();
+  if (!input.empty()) options.stdin_path = dir.write("stdin", input);
+  const pid_t pid = spawn(args, out, err, options);
+  RunResult result;
+  auto code = wait_pid(pid, timeout);
+  if (!code) {
+    kill(pid, SIGKILL);
+    code = wait_pid(pid, 5s);
+  }
+  result.exit_code = code.value_or(-1);
+  result.out = read_file(out);
+  result.err = read_file(err);
+  return result;
+}
+
 int remaining_ms(Clock::time_point deadline) {
   const auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now()).count();
   return left < 0 ? 0 : static_cast<int>(left);
@@ -149,57 +176,15 @@ int remaining_ms(Clock::time_point deadline) {
 }  // namespace
 
 RunResult run_porticod(const std::vector<std::string>& args, Millis timeout, bool as_root) {
-  TempDir dir;
-  const auto out = (dir.path() / "stdout").string();
-  const auto err = (dir.path() / "stderr").string();
   std::vector<std::string> full{porticod_path()};
   full.insert(full.end(), args.begin(), args.end());
-  const pid_t pid = spawn(full, out, err, SpawnOptions{.as_root = as_root});
-  RunResult result;
-  auto code = wait_pid(pid, timeout);
-  if (!code) {
-    kill(pid, SIGKILL);
-    code = wait_pid(pid, 5s);
-  }
-  result.exit_code = code.value_or(-1);
-  result.out = read_file(out);
-  result.err = read_file(err);
-  return result;
+  return run_captured(full, SpawnOptions{.as_root = as_root}, timeout);
 }
 
 RunResult run_porticoctl(const std::vector<std::string>& args, Millis timeout, const std::optional<Identity>& as) {
-  TempDir dir;
-  const auto out = (dir.path() / "stdout").string();
-  const auto err = (dir.path() / "stderr").string();
   std::vector<std::string> full{porticoctl_path()};
   full.insert(full.end(), args.begin(), args.end());
-  auto argv = make_argv(full);
-  const pid_t pid = fork();
-  if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
-  if (pid == 0) {
-    const int devnull = open("/dev/null", O_RDONLY);
-    const int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(devnull, 0);
-    dup2(o, 1);
-    dup2(e, 2);
-    if (as && (setgroups(as->groups.size(), as->groups.data()) != 0 || setgid(as->gid) != 0 ||
-               setuid(as->uid) != 0)) {
-      _exit(126);
-    }
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  RunResult result;
-  auto code = wait_pid(pid, timeout);
-  if (!code) {
-    kill(pid, SIGKILL);
-    code = wait_pid(pid, 5s);
-  }
-  result.exit_code = code.value_or(-1);
-  result.out = read_file(out);
-  result.err = read_file(err);
-  return result;
+  return run_captured(full, SpawnOptions{.as_root = true, .identity = as}, timeout);
 }
 
 RefusedPort::RefusedPort() {
@@ -220,21 +205,7 @@ RefusedPort::~RefusedPort() {
 }
 
 RunResult run_command(const std::vector<std::string>& args, const std::string& input, Millis timeout) {
-  TempDir dir;
-  const auto out = (dir.path() / "stdout").string();
-  const auto err = (dir.path() / "stderr").string();
-  const auto in = dir.write("stdin", input);
-  const pid_t pid = spawn(args, out, err, SpawnOptions{.as_root = true, .stdin_path = in});
-  RunResult result;
-  auto code = wait_pid(pid, timeout);
-  if (!code) {
-    kill(pid, SIGKILL);
-    code = wait_pid(pid, 5s);
-  }
-  result.exit_code = code.value_or(-1);
-  result.out = read_file(out);
-  result.err = read_file(err);
-  return result;
+  return run_captured(args, SpawnOptions{.as_root = true}, timeout, input);
 }
 
 std::vector<std::string> tls_client(std::uint16_t port, const std::vector<std::string>& options, Millis timeout) {
@@ -362,8 +333,6 @@ bool Daemon::running() {
   return !exit_code_;
 }
 
-namespace {
-
 bool wait_fd(int fd, short events, Clock::time_point deadline) {
   pollfd p{fd, events, 0};
   for (;;) {
@@ -373,6 +342,8 @@ bool wait_fd(int fd, short events, Clock::time_point deadline) {
     if (errno != EINTR) return false;
   }
 }
+
+namespace {
 
 int connect_with_timeout(int family, const sockaddr* addr, socklen_t len, Millis timeout,
                          const sockaddr* source = nullptr, socklen_t source_len = 0) {

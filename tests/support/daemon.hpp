@@ -22,6 +22,10 @@ using Millis = std::chrono::milliseconds;
 // The porticod binary under test (set by CMake).
 std::string porticod_path();
 
+// Waits until poll(2) reports `events` on `fd`; false at `deadline` or on
+// an error.
+bool wait_fd(int fd, short events, Clock::time_point deadline);
+
 // A fresh directory, removed with everything in it on destruction.
 class TempDir {
  public:
