@@ -84,16 +84,14 @@ std::unique_ptr<spdlog::formatter> make_formatter(const std::string& pattern) {
 // thread, so no locking.
 class ReopenableFileSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
  public:
-  explicit ReopenableFileSink(std::string path) : path_(std::move(path)) {
-    if (const std::string error = reopen(); !error.empty()) throw std::runtime_error(error);
-  }
+  explicit ReopenableFileSink(std::string path) : path_(std::move(path)) {}
   ~ReopenableFileSink() override {
     if (file_) std::fclose(file_);
   }
 
-  std::string reopen() {
+  Result<void> reopen() {
     std::FILE* next = std::fopen(path_.c_str(), "a");
-    if (next == nullptr) return "cannot open log file " + escape_text(path_) + ": " + std::strerror(errno);
+    if (next == nullptr) return fail("cannot open log file {}: {}", escape_text(path_), std::strerror(errno));
     if (file_) std::fclose(file_);
     file_ = next;
     return {};
@@ -114,17 +112,17 @@ class ReopenableFileSink final : public spdlog::sinks::base_sink<spdlog::details
 
 }  // namespace
 
-std::string check_log_file(const std::string& path) {
+Result<void> check_log_file(const std::string& path) {
   struct stat st {};
   if (stat(path.c_str(), &st) == 0) {
-    if (S_ISDIR(st.st_mode)) return escape_text(path) + " is a directory";
-    if (access(path.c_str(), W_OK) != 0) return escape_text(path) + ": " + std::strerror(errno);
+    if (S_ISDIR(st.st_mode)) return fail("{} is a directory", escape_text(path));
+    if (access(path.c_str(), W_OK) != 0) return fail("{}: {}", escape_text(path), std::strerror(errno));
     return {};
   }
   const std::string dir = std::filesystem::path(path).parent_path().string();
-  if (stat(dir.c_str(), &st) != 0) return "directory " + escape_text(dir) + ": " + std::strerror(errno);
-  if (!S_ISDIR(st.st_mode)) return escape_text(dir) + " is not a directory";
-  if (access(dir.c_str(), W_OK) != 0) return "directory " + escape_text(dir) + ": " + std::strerror(errno);
+  if (stat(dir.c_str(), &st) != 0) return fail("directory {}: {}", escape_text(dir), std::strerror(errno));
+  if (!S_ISDIR(st.st_mode)) return fail("{} is not a directory", escape_text(dir));
+  if (access(dir.c_str(), W_OK) != 0) return fail("directory {}: {}", escape_text(dir), std::strerror(errno));
   return {};
 }
 
@@ -147,13 +145,15 @@ void set_log_level(spdlog::logger& logger, LogLevel level) {
   logger.set_level(static_cast<spdlog::level::level_enum>(static_cast<int>(level)));
 }
 
-void log_to_file(spdlog::logger& logger, const std::string& path) {
+Result<void> log_to_file(spdlog::logger& logger, const std::string& path) {
   auto sink = std::make_shared<ReopenableFileSink>(path);
+  if (auto opened = sink->reopen(); !opened) return opened;
   sink->set_formatter(make_formatter(plain_pattern));
   logger.sinks().assign(1, std::move(sink));
+  return {};
 }
 
-std::string reopen_log_file(spdlog::logger& logger) {
+Result<void> reopen_log_file(spdlog::logger& logger) {
   for (auto& sink : logger.sinks()) {
     if (auto* file = dynamic_cast<ReopenableFileSink*>(sink.get())) return file->reopen();
   }

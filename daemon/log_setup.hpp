@@ -9,21 +9,22 @@
 #include <spdlog/logger.h>
 
 #include <portico/config.hpp>
+#include <portico/result.hpp>
 
 namespace portico {
 
 std::shared_ptr<spdlog::logger> make_daemon_logger();
 void set_log_level(spdlog::logger& logger, LogLevel level);
 
-// Why `path` cannot be opened as the log file (its directory is missing,
-// it is a directory, it is not writable), or an empty string.
-std::string check_log_file(const std::string& path);
+// Whether `path` can be opened as the log file; the error says why not (its
+// directory is missing, it is a directory, it is not writable).
+Result<void> check_log_file(const std::string& path);
 
-// Sends the logger's output to `path` (appending) instead of stderr. Throws
-// std::runtime_error when the file cannot be opened.
-void log_to_file(spdlog::logger& logger, const std::string& path);
-// Reopens the log file under its name, after logrotate moved it. Returns an
-// error message, or an empty string on success (or when logging to stderr).
-std::string reopen_log_file(spdlog::logger& logger);
+// Sends the logger's output to `path` (appending) instead of stderr; on an
+// error the logger is left as it was.
+Result<void> log_to_file(spdlog::logger& logger, const std::string& path);
+// Reopens the log file under its name, after logrotate moved it (nothing to
+// do when logging to stderr); on an error the old file stays in use.
+Result<void> reopen_log_file(spdlog::logger& logger);
 
 }  // namespace portico

@@ -8,7 +8,8 @@
 #include <cstring>
 #include <filesystem>
 #include <random>
-#include <stdexcept>
+#include <memory>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -20,56 +21,63 @@ namespace {
 
 std::string directory_of(const std::string& path) { return std::filesystem::path(path).parent_path().string(); }
 
-// Why the directory open as `fd` may not hold the pid file, or empty.
-std::string check_directory(int fd, const std::string& dir, uid_t owner) {
+// Whether the directory open as `fd` may hold the pid file.
+Result<void> check_directory(int fd, const std::string& dir, uid_t owner) {
   struct stat st {};
-  if (fstat(fd, &st) != 0) return fmt::format("directory {}: {}", escape_text(dir), std::strerror(errno));
+  if (fstat(fd, &st) != 0) return fail("directory {}: {}", escape_text(dir), std::strerror(errno));
   if (st.st_uid != 0 && st.st_uid != owner) {
-    return fmt::format("directory {} belongs to uid {}, who could replace the pid file: use a directory of root's "
+    return fail("directory {} belongs to uid {}, who could replace the pid file: use a directory of root's "
                        "(or of the user porticod serves as)",
                        escape_text(dir), st.st_uid);
   }
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-    return fmt::format("directory {} is writable by {}, who could replace the pid file: use a directory only its "
+    return fail("directory {} is writable by {}, who could replace the pid file: use a directory only its "
                        "owner may write (mode 0755, as /run)",
                        escape_text(dir), (st.st_mode & S_IWOTH) != 0 ? "every user" : "its group");
   }
   if (faccessat(fd, ".", W_OK, AT_EACCESS) != 0) {
-    return fmt::format("directory {}: {}", escape_text(dir), std::strerror(errno));
+    return fail("directory {}: {}", escape_text(dir), std::strerror(errno));
   }
   return {};
 }
 
-int open_directory(const std::string& dir, std::string& why) {
+Result<int> open_directory(const std::string& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) why = fmt::format("directory {}: {}", escape_text(dir), std::strerror(errno));
+  if (fd < 0) return fail("directory {}: {}", escape_text(dir), std::strerror(errno));
   return fd;
 }
 
 }  // namespace
 
-std::string check_pid_file(const std::string& path, uid_t owner) {
+Result<void> check_pid_file(const std::string& path, uid_t owner) {
   const std::string dir = directory_of(path);
-  std::string why;
-  const int fd = open_directory(dir, why);
-  if (fd < 0) return why;
-  why = check_directory(fd, dir, owner);
-  ::close(fd);
-  return why;
+  const auto fd = open_directory(dir);
+  if (!fd) return fd.error();
+  auto checked = check_directory(*fd, dir, owner);
+  ::close(*fd);
+  return checked;
 }
 
-PidFile::PidFile(std::string path, uid_t owner)
-    : path_(std::move(path)), name_(std::filesystem::path(path_).filename().string()) {
-  const auto fail = [this](const std::string& why) {
-    return std::runtime_error(fmt::format("cannot write pid file {}: {}", escape_text(path_), why));
-  };
+Result<std::unique_ptr<PidFile>> PidFile::write(const std::string& path, uid_t owner) {
+  std::unique_ptr<PidFile> file(new PidFile(path));
+  if (auto written = file->write_pid(owner); !written) {
+    return fail("cannot write pid file {}: {}", escape_text(path), written.error().message());
+  }
+  return file;
+}
+
+PidFile::PidFile(std::string path)
+    : path_(std::move(path)), name_(std::filesystem::path(path_).filename().string()) {}
+
+Result<void> PidFile::write_pid(uid_t owner) {
   const std::string dir = directory_of(path_);
-  std::string why;
-  dir_ = open_directory(dir, why);
-  if (dir_ < 0) throw fail(why);
-  if (why = check_directory(dir_, dir, owner); !why.empty()) {
-    ::close(dir_);
-    throw fail(why);
+  auto opened = open_directory(dir);
+  if (!opened) return opened.error();
+  dir_ = *opened;
+  if (auto checked = check_directory(dir_, dir, owner); !checked) {
+    ::close(std::exchange(dir_, -1));
+    removed_ = true;
+    return checked;
   }
   // A name nobody can guess, created only if nothing is there: no link
   // planted in advance is followed, nor any file truncated.
@@ -82,23 +90,26 @@ PidFile::PidFile(std::string path, uid_t owner)
     if (fd < 0 && errno != EEXIST) break;
   }
   if (fd < 0) {
-    why = std::strerror(errno);
-    ::close(dir_);
-    throw fail(why);
+    const std::string why = std::strerror(errno);
+    ::close(std::exchange(dir_, -1));
+    removed_ = true;
+    return fail(why);
   }
   const std::string text = std::to_string(getpid()) + "\n";
   const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
-  why = std::strerror(errno);
+  std::string why = std::strerror(errno);
   ::close(fd);
   // rename() replaces whatever is at the name, a link included, without
   // following it; the directory's fsync makes the new name durable.
   if (!written || ::renameat(dir_, tmp.c_str(), dir_, name_.c_str()) != 0) {
     if (written) why = std::strerror(errno);
     ::unlinkat(dir_, tmp.c_str(), 0);
-    ::close(dir_);
-    throw fail(why);
+    ::close(std::exchange(dir_, -1));
+    removed_ = true;
+    return fail(why);
   }
   ::fsync(dir_);
+  return {};
 }
 
 int PidFile::remove() {

@@ -37,37 +37,38 @@ gid_t serving_gid(const DaemonConfig& daemon) {
   return user != nullptr ? user->pw_gid : getegid();
 }
 
-void drop_privileges(const DaemonConfig& daemon, spdlog::logger& log) {
+Result<void> drop_privileges(const DaemonConfig& daemon, spdlog::logger& log) {
   if (geteuid() != 0) {
     if (!daemon.user.empty()) {
       log.debug("not started as root: [daemon] user {} does not apply; serving as uid {}", quote_text(daemon.user),
                 geteuid());
     }
-    return;
+    return {};
   }
   if (daemon.user.empty()) {
     log.warn("serving as root (allow_root = true)");
-    return;
+    return {};
   }
   const passwd* user = getpwnam(daemon.user.c_str());
   if (user == nullptr) {
-    throw std::runtime_error(fmt::format("[daemon] user {} does not exist", quote_text(daemon.user)));
+    return fail("[daemon] user {} does not exist", quote_text(daemon.user));
   }
   const uid_t uid = user->pw_uid;
   gid_t gid = user->pw_gid;
   if (!daemon.group.empty()) {
     const group* g = getgrnam(daemon.group.c_str());
     if (g == nullptr) {
-      throw std::runtime_error(fmt::format("[daemon] group {} does not exist", quote_text(daemon.group)));
+      return fail("[daemon] group {} does not exist", quote_text(daemon.group));
     }
     gid = g->gr_gid;
   }
   // Group first: after setuid there is no right left to change it.
   if (setgroups(0, nullptr) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
-    throw std::runtime_error(fmt::format("cannot switch to user {}: {}", quote_text(daemon.user), std::strerror(errno)));
+    return fail("cannot switch to user {}: {}", quote_text(daemon.user), std::strerror(errno));
   }
-  if (setuid(0) == 0) throw std::runtime_error("privileges could be regained after dropping them");
+  if (setuid(0) == 0) return fail("privileges could be regained after dropping them");
   log.info("serving as user {} (uid {}, gid {})", escape_text(daemon.user), uid, gid);
+  return {};
 }
 
 }  // namespace portico

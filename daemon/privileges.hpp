@@ -9,6 +9,7 @@
 #include <spdlog/logger.h>
 
 #include <portico/config.hpp>
+#include <portico/result.hpp>
 
 namespace portico {
 
@@ -26,8 +27,7 @@ uid_t serving_uid(const DaemonConfig& daemon);
 gid_t serving_gid(const DaemonConfig& daemon);
 
 // Switches to daemon.user / daemon.group when running as root, clearing
-// supplementary groups. Throws std::runtime_error on failure. Logs what
-// happened.
-void drop_privileges(const DaemonConfig& daemon, spdlog::logger& log);
+// supplementary groups, or says why it cannot. Logs what happened.
+Result<void> drop_privileges(const DaemonConfig& daemon, spdlog::logger& log);
 
 }  // namespace portico

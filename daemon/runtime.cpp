@@ -64,18 +64,21 @@ Diagnostics check_host(const Config& config) {
   check_serving_identity(config, errors);
   const auto& daemon = config.daemon;
   if (!daemon.pid_file.empty()) {
-    if (const std::string why = check_pid_file(daemon.pid_file, serving_uid(daemon)); !why.empty()) {
-      errors.error(daemon.position("pid_file"), fmt::format("[daemon] pid_file cannot be written: {}", why));
+    if (auto checked = check_pid_file(daemon.pid_file, serving_uid(daemon)); !checked) {
+      errors.error(daemon.position("pid_file"),
+                   fmt::format("[daemon] pid_file cannot be written: {}", checked.error().message()));
     }
   }
   if (!daemon.log_file.empty()) {
-    if (const std::string why = check_log_file(daemon.log_file); !why.empty()) {
-      errors.error(daemon.position("log_file"), fmt::format("[daemon] log_file cannot be opened: {}", why));
+    if (auto checked = check_log_file(daemon.log_file); !checked) {
+      errors.error(daemon.position("log_file"),
+                   fmt::format("[daemon] log_file cannot be opened: {}", checked.error().message()));
     }
   }
   if (daemon.access_log.starts_with('/')) {
-    if (const std::string why = check_log_file(daemon.access_log); !why.empty()) {
-      errors.error(daemon.position("access_log"), fmt::format("[daemon] access_log cannot be opened: {}", why));
+    if (auto checked = check_log_file(daemon.access_log); !checked) {
+      errors.error(daemon.position("access_log"),
+                   fmt::format("[daemon] access_log cannot be opened: {}", checked.error().message()));
     }
   }
   return errors;
@@ -113,7 +116,12 @@ void Runtime::apply_log_level(const Config& config) {
 int Runtime::run(const Config& config) {
   config_ = config;
   try {
-    if (!config.daemon.log_file.empty()) log_to_file(*log_, config.daemon.log_file);
+    if (!config.daemon.log_file.empty()) {
+      if (auto logging = log_to_file(*log_, config.daemon.log_file); !logging) {
+        log_->error("{}", logging.error().message());
+        return exit_runtime;
+      }
+    }
     // Opened before root is dropped, as the log file is.
     if (config.daemon.access_log_on()) {
       std::optional<uid_t> owner;
@@ -137,11 +145,19 @@ int Runtime::run(const Config& config) {
       notifier_.store_sockets(server_.listening_sockets());
     }
     if (!config.daemon.pid_file.empty()) {
-      pid_file_ = std::make_unique<PidFile>(config.daemon.pid_file, serving_uid(config.daemon));
+      auto written = PidFile::write(config.daemon.pid_file, serving_uid(config.daemon));
+      if (!written) {
+        log_->error("{}", written.error().message());
+        return exit_runtime;
+      }
+      pid_file_ = std::move(*written);
     }
     // Every socket is bound (ports below 1024 included) before giving up
     // the rights that binding needed.
-    drop_privileges(config.daemon, *log_);
+    if (auto dropped = drop_privileges(config.daemon, *log_); !dropped) {
+      log_->error("{}", dropped.error().message());
+      return exit_runtime;
+    }
   } catch (const std::exception& e) {
     log_->error("{}", e.what());
     return exit_runtime;
@@ -296,8 +312,8 @@ void Runtime::wait_for_hup() {
 void Runtime::wait_for_usr1() {
   usr1_.async_wait([this](boost::system::error_code ec, int) {
     if (ec) return;
-    if (const std::string error = reopen_log_file(*log_); !error.empty()) {
-      log_->error("SIGUSR1: {}; still writing to the old file", error);
+    if (auto reopened = reopen_log_file(*log_); !reopened) {
+      log_->error("SIGUSR1: {}; still writing to the old file", reopened.error().message());
     } else {
       log_->info("SIGUSR1: log file reopened");
     }
