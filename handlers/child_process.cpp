@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include <portico/io.hpp>
+#include <portico/text.hpp>
 
 namespace portico::handlers {
 
@@ -222,7 +223,7 @@ asio::awaitable<std::optional<ExitStatus>> ChildProcess::wait() {
   }
 }
 
-std::string find_executable(const std::string& name, const std::string& search_path, std::string& error) {
+Result<std::string> find_executable(const std::string& name, const std::string& search_path) {
   const auto problem = [](const std::string& path) -> std::string {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) return std::strerror(errno);
@@ -230,19 +231,12 @@ std::string find_executable(const std::string& name, const std::string& search_p
     if (::access(path.c_str(), X_OK) != 0) return "not executable";
     return {};
   };
-  if (name.empty()) {
-    error = "the command's program name is empty";
-    return {};
-  }
+  if (name.empty()) return fail("the command's program name is empty");
   if (name.find('/') != std::string::npos) {
     if (name.front() != '/') {
-      error = fmt::format("command \"{}\" must be an absolute path, or a bare name looked up in PATH", name);
-      return {};
+      return fail("command {} must be an absolute path, or a bare name looked up in PATH", quote_text(name));
     }
-    if (auto why = problem(name); !why.empty()) {
-      error = fmt::format("command \"{}\" cannot be run: {}", name, why);
-      return {};
-    }
+    if (auto why = problem(name); !why.empty()) return fail("command {} cannot be run: {}", quote_text(name), why);
     return name;
   }
   for (std::size_t start = 0; start <= search_path.size();) {
@@ -255,8 +249,7 @@ std::string find_executable(const std::string& name, const std::string& search_p
     const std::string candidate = dir + "/" + name;
     if (problem(candidate).empty()) return candidate;
   }
-  error = fmt::format("command \"{}\" is not an executable file in PATH ({})", name, search_path);
-  return {};
+  return fail("command {} is not an executable file in PATH ({})", quote_text(name), escape_text(search_path));
 }
 
 }  // namespace portico::handlers

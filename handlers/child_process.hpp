@@ -15,6 +15,8 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <portico/result.hpp>
+
 namespace portico::handlers {
 
 // Who the child runs as, resolved once at load time so that the child
@@ -86,7 +88,7 @@ class ChildProcess {
 
 // The program `name` names: itself when it contains a '/', else the first
 // executable regular file called so in `search_path` (a PATH value).
-// Returns an empty string, and sets `error`, when there is none.
-std::string find_executable(const std::string& name, const std::string& search_path, std::string& error);
+// The error says why there is none.
+Result<std::string> find_executable(const std::string& name, const std::string& search_path);
 
 }  // namespace portico::handlers

@@ -387,10 +387,9 @@ asio::awaitable<Result<std::string>> probe(const ProbeTarget& target) {
   const StringList& argv = target.options.string_list("command");
   if (argv.empty()) co_return fail("\"command\" is empty");
   const char* path = std::getenv("PATH");
-  std::string error;
-  const std::string program = find_executable(argv[0], path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin", error);
-  if (program.empty()) co_return fail("{}", error);
-  co_return fmt::format("program {} is executable (not run)", quote_text(program));
+  const auto program = find_executable(argv[0], path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin");
+  if (!program) co_return program.error();
+  co_return fmt::format("program {} is executable (not run)", quote_text(*program));
 }
 
 }  // namespace

@@ -94,9 +94,12 @@ Command resolve_command(const Options& options, std::vector<CommandProblem>& pro
     problems.push_back({"command", "\"command\" needs at least the program to run"});
   } else {
     const char* path = std::getenv("PATH");
-    std::string error;
-    command.path = find_executable(command.argv[0], path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin", error);
-    if (command.path.empty()) problems.push_back({"command", error});
+    auto program = find_executable(command.argv[0], path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin");
+    if (program) {
+      command.path = std::move(*program);
+    } else {
+      problems.push_back({"command", program.error().message()});
+    }
   }
   command.credentials = resolve_credentials(options.string("user"), options.string("group"), problems);
   return command;
