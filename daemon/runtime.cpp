@@ -290,10 +290,10 @@ void Runtime::upgrade() {
   successor_ = std::move(*started);
   log_->info("SIGUSR2: upgrading: started {} as pid {}; serving until it is ready", escape_text(own_path_),
              successor_->pid());
-  successor_->wait(upgrade_timeout, [this](std::string why) {
+  successor_->wait(upgrade_timeout, [this](Result<void> ready) {
     const pid_t pid = successor_->pid();
-    if (!why.empty()) {
-      log_->error("upgrade failed: the new process (pid {}) {}; still serving", pid, why);
+    if (!ready) {
+      log_->error("upgrade failed: the new process (pid {}) {}; still serving", pid, ready.error().message());
       successor_.reset();
       return;
     }

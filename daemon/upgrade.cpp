@@ -158,7 +158,7 @@ Result<std::unique_ptr<Successor>> Successor::start(asio::io_context& io, const 
   return std::unique_ptr<Successor>(new Successor(io, pid, ready[0]));
 }
 
-void Successor::wait(std::chrono::steady_clock::duration timeout, std::function<void(std::string)> done) {
+void Successor::wait(std::chrono::steady_clock::duration timeout, std::function<void(Result<void>)> done) {
   done_ = std::move(done);
   timer_.expires_after(timeout);
   timer_.async_wait([this, timeout](const boost::system::error_code& ec) {
@@ -166,8 +166,7 @@ void Successor::wait(std::chrono::steady_clock::duration timeout, std::function<
     ::kill(pid_, SIGKILL);
     int status = 0;
     ::waitpid(pid_, &status, 0);
-    finish(fmt::format("was not ready within {}s (killed)",
-                       std::chrono::duration_cast<std::chrono::seconds>(timeout).count()));
+    finish(fail("was not ready within {}s (killed)", std::chrono::duration_cast<std::chrono::seconds>(timeout).count()));
   });
   watch();
 }
@@ -179,7 +178,7 @@ void Successor::watch() {
     const ssize_t n = ::read(ready_.native_handle(), data, sizeof data);
     if (n > 0) received_.append(data, static_cast<std::size_t>(n));
     if (received_.find("READY\n") != std::string::npos) {
-      finish({});
+      finish(Result<void>());
       return;
     }
     if (n > 0) {
@@ -191,17 +190,17 @@ void Successor::watch() {
     // start at all).
     int status = 0;
     ::waitpid(pid_, &status, 0);
-    finish(describe(status) + " before it was ready");
+    finish(fail("{} before it was ready", describe(status)));
   });
 }
 
-void Successor::finish(std::string why) {
+void Successor::finish(Result<void> outcome) {
   if (finished_) return;
   finished_ = true;
   timer_.cancel();
   boost::system::error_code ignored;
   ready_.close(ignored);
-  if (done_) std::exchange(done_, nullptr)(std::move(why));
+  if (done_) std::exchange(done_, nullptr)(std::move(outcome));
 }
 
 }  // namespace portico

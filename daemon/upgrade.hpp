@@ -41,20 +41,20 @@ class Successor {
 
   pid_t pid() const { return pid_; }
 
-  // Calls `done` once: with an empty string when the new process said it
-  // is ready, else with why not ("exited with status 78", "not ready within
-  // 30s": then it is killed). A process that failed is reaped.
-  void wait(std::chrono::steady_clock::duration timeout, std::function<void(std::string why)> done);
+  // Calls `done` once: with success when the new process said it is
+  // ready, else with why not ("exited with status 78", "was not ready
+  // within 30s (killed)"). A process that failed is reaped.
+  void wait(std::chrono::steady_clock::duration timeout, std::function<void(Result<void>)> done);
 
  private:
   Successor(boost::asio::io_context& io, pid_t pid, int ready_fd);
   void watch();
-  void finish(std::string why);
+  void finish(Result<void> outcome);
 
   pid_t pid_;
   boost::asio::posix::stream_descriptor ready_;
   boost::asio::steady_timer timer_;
-  std::function<void(std::string)> done_;
+  std::function<void(Result<void>)> done_;
   std::string received_;
   bool finished_ = false;
 };
