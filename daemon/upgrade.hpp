@@ -40,10 +40,14 @@ class Successor {
   Successor& operator=(const Successor&) = delete;
 
   pid_t pid() const { return pid_; }
+  // The new process's exit status once wait() saw it exit, else -1: 78
+  // says its configuration has errors.
+  int exit_status() const { return exit_status_; }
 
   // Calls `done` once: with an empty string when the new process said it
-  // is ready, else with why not ("exited with status 78", "not ready within
-  // 30s": then it is killed). A process that failed is reaped.
+  // is ready, else with why not ("exited with status 78 before it was
+  // ready", "was not ready within 30s (killed)"). A process that failed is
+  // reaped.
   void wait(std::chrono::steady_clock::duration timeout, std::function<void(std::string why)> done);
 
  private:
@@ -57,6 +61,7 @@ class Successor {
   std::function<void(std::string)> done_;
   std::string received_;
   bool finished_ = false;
+  int exit_status_ = -1;
 };
 
 // In a new process: the descriptor PORTICO_UPGRADE_FD names, or -1 when
