@@ -131,11 +131,9 @@ template <typename S>
 class Unsent {
  public:
   explicit Unsent(std::shared_ptr<S> shared) : shared_(std::move(shared)) {}
-  ~Unsent() {
-    if (shared_) shared_->sent();
-  }
-  Unsent(Unsent&& other) noexcept : shared_(std::move(other.shared_)) {}
-  Unsent& operator=(Unsent&&) = delete;
+  ~Unsent() { shared_->sent(); }
+  Unsent(const Unsent&) = delete;
+  Unsent& operator=(const Unsent&) = delete;
 
  private:
   std::shared_ptr<S> shared_;

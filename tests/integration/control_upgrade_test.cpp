@@ -188,6 +188,8 @@ TEST_CASE("during an upgrade another upgrade and a reload are refused with exit 
   CHECK(reload.err == "porticoctl: an upgrade is in progress " + in_progress +
                           ": no reload; the new process loads the configuration as it starts (reload again if the "
                           "upgrade fails)\n");
+  d.signal(SIGHUP);
+  CHECK(d.wait_log("received SIGHUP: an upgrade is in progress " + in_progress + ": no reload"));
   CHECK(ask_hello(d.port()) == "Hello from server!\n");
 
   // Let the new process go on: its plugin is empty, so it fails.
