@@ -99,7 +99,7 @@ std::string usage() {
   text +=
       "  (diff also takes -c FILE)\n\n"
       "Exit status: 0 success, 1 the command failed, 64 usage error, 69 porticod not reachable,\n"
-      "77 permission denied, 78 configuration error. See porticoctl(8).\n";
+      "75 an upgrade is in progress, 77 permission denied, 78 configuration error. See porticoctl(8).\n";
   return text;
 }
 

@@ -25,7 +25,7 @@ struct Cli {
 };
 
 // `args` without the program's name. After the command, --json, --timeout
-// DURATION (drain) and -c FILE (diff: the file to compare) may come; "--"
+// DURATION (drain, upgrade) and -c FILE (diff: the file to compare) may come; "--"
 // makes every later word an argument.
 Result<Cli> parse_command_line(const std::vector<std::string>& args);
 

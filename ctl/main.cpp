@@ -32,8 +32,9 @@ using namespace portico::control;
 using Clock = std::chrono::steady_clock;
 using portico::Duration;
 
-// How long porticod may take to answer, beyond a drain's own timeout: a
-// reload waits for the one before it, a probe takes up to 6 seconds.
+// How long porticod may take to answer, beyond the timeout of a drain or an
+// upgrade: a reload waits for the one before it, a probe takes up to 6
+// seconds, an upgrade waits for a reload in progress.
 constexpr auto answer_time = std::chrono::seconds(60);
 
 // A failure of porticoctl itself: the message on stderr, and with --json
@@ -171,7 +172,10 @@ int run(int argc, char** argv) {
   const int fd = connect_to(*path, code, why);
   if (fd < 0) return failure(json, code, why);
 
-  const auto deadline = Clock::now() + answer_time + cli.request.timeout.value_or(Duration(0));
+  // What the command itself may take: a drain's or an upgrade's timeout.
+  const Duration own_time = cli.request.timeout.value_or(
+      cli.request.command == "upgrade" ? default_upgrade_timeout : Duration(0));
+  const auto deadline = Clock::now() + answer_time + own_time;
   // porticod may refuse a client (not authorised, busy) before reading its
   // request, and close: that answer is still there to read.
   int send_error = 0;
@@ -216,8 +220,7 @@ int run(int argc, char** argv) {
       received.append(chunk, static_cast<std::size_t>(n));
     } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
       if (!wait_for(fd, POLLIN, deadline)) {
-        const auto waited = std::chrono::duration_cast<std::chrono::seconds>(
-            answer_time + cli.request.timeout.value_or(Duration(0)));
+        const auto waited = std::chrono::duration_cast<std::chrono::seconds>(answer_time + own_time);
         return unreachable(fmt::format("no answer from porticod within {}s", waited.count()));
       }
     } else {

@@ -21,7 +21,7 @@ struct CommandSpec {
   std::string_view synopsis;
 };
 
-constexpr std::array<CommandSpec, 9> commands = {{
+constexpr std::array<CommandSpec, 10> commands = {{
     {"status", 0, 0, false, "status                          version, uptime, configuration, each listener's state"},
     {"connections", 0, 1, false, "connections [LISTENER]          the open connections"},
     {"reload", 0, 0, false, "reload                          re-read the configuration: its errors, or what changed"},
@@ -30,6 +30,7 @@ constexpr std::array<CommandSpec, 9> commands = {{
     {"enable", 1, 1, false, "enable LISTENER                 accept on it again"},
     {"drain", 1, 1, true, "drain LISTENER [--timeout 30s]  disable, wait for its connections to end, cut the rest"},
     {"probe", 0, 1, false, "probe [LISTENER]                check that each listener answers as its handler should"},
+    {"upgrade", 0, 0, true, "upgrade [--timeout 30s]         start porticod's binary again; it takes over once it serves"},
     {"help", 0, 0, false, "help                            this list"},
 }};
 

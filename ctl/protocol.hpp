@@ -29,6 +29,7 @@ inline constexpr int exit_ok = 0;
 inline constexpr int exit_runtime = 1;      // the command failed
 inline constexpr int exit_usage = 64;       // EX_USAGE: unknown command, wrong arguments
 inline constexpr int exit_unavailable = 69; // EX_UNAVAILABLE: porticod cannot be reached
+inline constexpr int exit_tempfail = 75;    // EX_TEMPFAIL: an upgrade is in progress; try again later
 inline constexpr int exit_denied = 77;      // EX_NOPERM: not root nor in the socket's group
 inline constexpr int exit_config = 78;      // EX_CONFIG: the configuration has errors
 
@@ -39,12 +40,15 @@ inline constexpr std::size_t max_request_line = 4096;
 
 // How long `drain` waits by default before cutting what is left.
 inline constexpr Duration default_drain_timeout = std::chrono::seconds(30);
+// How long the new process of an upgrade (SIGUSR2, `upgrade`) has by
+// default to load its configuration and serve every listener.
+inline constexpr Duration default_upgrade_timeout = std::chrono::seconds(30);
 
 struct Request {
-  std::string command;            // status, connections, reload, diff, disable, enable, drain, probe, help
+  std::string command;            // status, connections, reload, diff, disable, enable, drain, probe, upgrade, help
   std::vector<std::string> args;  // positional: a listener name, diff's file
   bool json = false;              // --json
-  std::optional<Duration> timeout;  // drain --timeout
+  std::optional<Duration> timeout;  // drain --timeout, upgrade --timeout
 
   friend bool operator==(const Request&, const Request&) = default;
 };

@@ -81,7 +81,7 @@ std::string ControlServer::Peer::describe() const { return fmt::format("uid {} (
 // server is gone touches nothing freed.
 struct ControlServer::Shared {
   Shared(asio::io_context& io, std::shared_ptr<spdlog::logger> log, Handler handler)
-      : io(io), acceptor(io), log(std::move(log)), handler(std::move(handler)) {}
+      : io(io), acceptor(io), log(std::move(log)), handler(std::move(handler)), flush_timer(io) {}
 
   asio::io_context& io;
   asio::basic_socket_acceptor<Protocol> acceptor;
@@ -92,6 +92,17 @@ struct ControlServer::Shared {
   std::set<Stream*> clients;
   LogThrottle busy_log;
   bool stopped = false;
+  // Answers given by the handler and not yet written, and who waits for
+  // them all to be (after_answers()).
+  std::size_t unsent = 0;
+  std::function<void()> flushed;
+  asio::steady_timer flush_timer;
+
+  void sent() {
+    if (--unsent > 0 || !flushed) return;
+    flush_timer.cancel();
+    std::exchange(flushed, nullptr)();
+  }
 };
 
 namespace {
@@ -114,29 +125,42 @@ class Slot {
   Stream* stream_;
 };
 
-// Waits for the handler's answer, which may come at once or much later.
+// An answer given and not yet written, from the handler's reply until the
+// write is over.
 template <typename S>
-asio::awaitable<ControlServer::Answer> ask(std::shared_ptr<S> shared, const control::Request& request,
-                                           const ControlServer::Peer& peer) {
+class Unsent {
+ public:
+  explicit Unsent(std::shared_ptr<S> shared) : shared_(std::move(shared)) {}
+  ~Unsent() { shared_->sent(); }
+  Unsent(const Unsent&) = delete;
+  Unsent& operator=(const Unsent&) = delete;
+
+ private:
+  std::shared_ptr<S> shared_;
+};
+
+// Waits for the handler's answer, which may come at once or much later;
+// nullopt when none came (the daemon stops).
+template <typename S>
+asio::awaitable<std::optional<ControlServer::Answer>> ask(std::shared_ptr<S> shared, const control::Request& request,
+                                                          const ControlServer::Peer& peer) {
   struct Pending {
     explicit Pending(asio::io_context& io) : timer(io) {}
     asio::steady_timer timer;
     std::optional<ControlServer::Answer> answer;
   };
   auto pending = std::make_shared<Pending>(shared->io);
-  shared->handler(request, peer, [pending](ControlServer::Answer answer) {
+  shared->handler(request, peer, [pending, shared](ControlServer::Answer answer) {
     if (pending->answer) return;
     pending->answer = std::move(answer);
+    ++shared->unsent;
     pending->timer.cancel();
   });
   if (!pending->answer) {
     pending->timer.expires_at(asio::steady_timer::time_point::max());
     co_await pending->timer.async_wait(use_tuple);
   }
-  if (!pending->answer) {
-    co_return ControlServer::Answer{Status{control::exit_runtime, "porticod is stopping"}, {}};
-  }
-  co_return std::move(*pending->answer);
+  co_return std::move(pending->answer);
 }
 
 // Writes one answer; false when the client is gone or does not read it.
@@ -207,14 +231,19 @@ asio::awaitable<void> serve_client(std::shared_ptr<S> shared, std::unique_ptr<St
     }
     auto request = control::parse_request(line);
     std::string text;
+    std::optional<Unsent<S>> unsent;
     if (!request) {
       shared->log->info("control socket: {}: {}", peer.describe(), request.error().message());
       text = control::format_answer(Status{control::exit_usage, request.error().message()}, {});
+    } else if (auto answer = co_await ask(shared, *request, peer); answer) {
+      unsent.emplace(shared);
+      text = control::format_answer(answer->status, answer->body);
     } else {
-      ControlServer::Answer answer = co_await ask(shared, *request, peer);
-      text = control::format_answer(answer.status, answer.body);
+      text = control::format_answer(Status{control::exit_runtime, "porticod is stopping"}, {});
     }
-    if (!co_await send_answer(*stream, std::move(text))) co_return;
+    const bool written = co_await send_answer(*stream, std::move(text));
+    unsent.reset();
+    if (!written) co_return;
     if (eof) co_return;
   }
 }
@@ -339,6 +368,17 @@ void ControlServer::bind(const std::string& path, uid_t owner, gid_t group, bool
 void ControlServer::start() {
   if (!shared_->acceptor.is_open()) return;
   asio::co_spawn(shared_->io, accept_loop(shared_), asio::detached);
+}
+
+void ControlServer::after_answers(std::function<void()> done) {
+  auto& shared = *shared_;
+  if (shared.unsent == 0) return done();
+  shared.flushed = std::move(done);
+  shared.flush_timer.expires_after(write_timeout);
+  shared.flush_timer.async_wait([shared = shared_](const error_code& ec) {
+    if (ec || !shared->flushed) return;
+    std::exchange(shared->flushed, nullptr)();
+  });
 }
 
 void ControlServer::stop() {

@@ -69,6 +69,10 @@ class ControlServer {
   // Stops accepting and closes every client; the socket file is left to the
   // caller (who may no longer have the right to remove it).
   void stop();
+  // Calls `done` once every answer given already has been written to its
+  // client, or after write_timeout: the last word of a process about to
+  // exit (an upgrade's outcome) still reaches whoever asked.
+  void after_answers(std::function<void()> done);
   const std::string& path() const { return path_; }
 
  private:

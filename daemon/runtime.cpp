@@ -256,47 +256,72 @@ void Runtime::stop(std::string_view why, bool handed_over) {
     hup_.cancel();
     usr1_.cancel();
     usr2_.cancel();
-    io_.stop();
+    // An answer given just before (an upgrade's outcome) is written first.
+    control_->after_answers([this] { io_.stop(); });
   });
 }
 
 void Runtime::wait_for_usr2() {
   usr2_.async_wait([this](boost::system::error_code ec, int) {
     if (ec) return;
-    upgrade();
+    upgrade("SIGUSR2", control::default_upgrade_timeout, nullptr);
     wait_for_usr2();
   });
 }
 
-// How long a new binary has to load its configuration and serve every
-// listener before the upgrade is given up.
-constexpr auto upgrade_timeout = std::chrono::seconds(30);
-
-void Runtime::upgrade() {
+void Runtime::upgrade(std::string trigger, Duration timeout, UpgradeDone done) {
+  const auto tell = [&done](const UpgradeOutcome& outcome) {
+    if (done) done(outcome);
+  };
+  using Outcome = UpgradeOutcome::Status;
   if (stopping_) {
-    log_->warn("SIGUSR2: porticod is stopping: no upgrade");
-    return;
+    log_->warn("{}: porticod is stopping: no upgrade", trigger);
+    return tell({Outcome::stopping, 0, "porticod is stopping: no upgrade"});
   }
-  if (successor_) {
-    log_->warn("SIGUSR2: an upgrade is in progress already (new process {}): this one is refused", successor_->pid());
+  if (successor_ || upgrade_waiting_) {
+    const pid_t pid = successor_ ? successor_->pid() : 0;
+    const std::string message =
+        successor_ ? fmt::format("an upgrade is in progress already (new process {}): this one is refused", pid)
+                   : std::string("an upgrade is in progress already (waiting for a reload): this one is refused");
+    log_->warn("{}: {}", trigger, message);
+    return tell({Outcome::busy, pid, message});
+  }
+  // The new process gets the sockets as they are when it starts: after the
+  // reload, not in the middle of one.
+  if (reload_queued_ || reload_running_) {
+    log_->info("{}: a reload is in progress: upgrading once it is applied", trigger);
+    upgrade_waiting_ = true;
+    after_reload_.push_back([this, trigger, timeout, done = std::move(done)]() mutable {
+      upgrade_waiting_ = false;
+      upgrade(std::move(trigger), timeout, std::move(done));
+    });
     return;
   }
   auto started = Successor::start(io_, own_path_, argv_, server_.listening_sockets());
   if (!started) {
-    log_->error("upgrade failed: cannot start {}: {}; still serving", escape_text(own_path_),
-                started.error().message());
-    return;
+    const std::string message = fmt::format("upgrade failed: cannot start {}: {}; still serving",
+                                            escape_text(own_path_), started.error().message());
+    log_->error("{}", message);
+    return tell({Outcome::failed, 0, message});
   }
   successor_ = std::move(*started);
-  log_->info("SIGUSR2: upgrading: started {} as pid {}; serving until it is ready", escape_text(own_path_),
+  log_->info("{}: upgrading: started {} as pid {}; serving until it is ready", trigger, escape_text(own_path_),
              successor_->pid());
-  successor_->wait(upgrade_timeout, [this](Result<void> ready) {
+  successor_->wait(timeout, [this, done = std::move(done)](portico::Result<void> ready) {
     const pid_t pid = successor_->pid();
     if (!ready) {
-      log_->error("upgrade failed: the new process (pid {}) {}; still serving", pid, ready.error().message());
+      UpgradeOutcome outcome{Outcome::failed, pid,
+                             fmt::format("upgrade failed: the new process (pid {}) {}; still serving", pid,
+                                         ready.error().message()),
+                             successor_->exit_status()};
+      log_->error("{}", outcome.message);
       successor_.reset();
+      if (done) done(outcome);
       return;
     }
+    // Told before this process stops accepting, so the answer goes out
+    // before the control socket closes (see stop()).
+    if (done) done({Outcome::ok, pid, {}, -1, server_.connection_count()});
     stop(fmt::format("upgrade: the new process (pid {}) serves every listener", pid), true);
   });
 }
@@ -332,7 +357,19 @@ void Runtime::wait_for_usr1() {
 void Runtime::reload(std::string trigger, ReloadDone done) {
   if (stopping_) {
     ReloadOutcome outcome;
-    outcome.result = ReloadOutcome::Result::stopping;
+    outcome.result = ReloadOutcome::Status::stopping;
+    if (done) done(outcome);
+    return;
+  }
+  // The new process of an upgrade loads the configuration itself; the
+  // sockets it was given must stay as they are until it serves.
+  if (successor_) {
+    ReloadOutcome outcome;
+    outcome.result = ReloadOutcome::Status::upgrading;
+    outcome.message = fmt::format("an upgrade is in progress (new process {}): no reload; the new process loads "
+                                  "the configuration as it starts (reload again if the upgrade fails)",
+                                  successor_->pid());
+    log_->warn("{}: {}", trigger, outcome.message);
     if (done) done(outcome);
     return;
   }
@@ -347,10 +384,16 @@ void Runtime::reload(std::string trigger, ReloadDone done) {
   load(LoadJob{source_.path, true,
                [this, waiters] {
                  reload_queued_ = false;
+                 reload_running_ = true;
                  *waiters = std::exchange(reload_waiters_, {});
                  notifier_.reloading();
                },
-               [this, waiters](LoadResult loaded) { apply_reload(std::move(loaded), std::move(*waiters)); }});
+               [this, waiters](LoadResult loaded) {
+                 apply_reload(std::move(loaded), std::move(*waiters));
+                 reload_running_ = false;
+                 if (reload_queued_) return;
+                 for (auto& waiting : std::exchange(after_reload_, {})) waiting();
+               }});
 }
 
 void Runtime::load(LoadJob job) {
@@ -393,7 +436,7 @@ void Runtime::apply_reload(LoadResult loaded, std::vector<ReloadDone> waiters) {
     for (const auto& waiter : waiters) waiter(outcome);
   };
   if (stopping_) {
-    outcome.result = ReloadOutcome::Result::stopping;
+    outcome.result = ReloadOutcome::Status::stopping;
     answer();
     return;
   }
@@ -405,7 +448,7 @@ void Runtime::apply_reload(LoadResult loaded, std::vector<ReloadDone> waiters) {
     ++reloads_failed_;
     server_.record_reload(false);
     notifier_.ready();
-    outcome.result = ReloadOutcome::Result::invalid;
+    outcome.result = ReloadOutcome::Status::invalid;
     outcome.errors = std::move(loaded.errors);
     answer();
     return;
@@ -442,7 +485,7 @@ void Runtime::apply_reload(LoadResult loaded, std::vector<ReloadDone> waiters) {
     log_->error("reload failed: {}; still serving the previous configuration", summary.error().message());
     ++reloads_failed_;
     server_.record_reload(false);
-    outcome.result = ReloadOutcome::Result::failed;
+    outcome.result = ReloadOutcome::Status::failed;
     outcome.message = summary.error().message();
     outcome.diff = {};
     outcome.notes.clear();

@@ -65,11 +65,11 @@ class Runtime {
 
   // The outcome of one reload, for whoever asked.
   struct ReloadOutcome {
-    enum class Result { ok, invalid, failed, stopping };
-    Result result = Result::ok;
+    enum class Status { ok, invalid, failed, stopping, upgrading };
+    Status result = Status::ok;
     std::string file;           // what was read
     Diagnostics errors{""};     // invalid: the mistakes, FILE:LINE:COL
-    std::string message;        // failed: why nothing changed; ok: the server's summary
+    std::string message;        // failed, upgrading: why nothing changed; ok: the server's summary
     ConfigDiff diff;            // ok: what changed
     std::vector<std::string> notes;  // ok: changes that wait for a restart
   };
@@ -82,13 +82,32 @@ class Runtime {
   // one starts reading share its outcome.
   void reload(std::string trigger, ReloadDone done);
 
+  // The outcome of one upgrade, for whoever asked.
+  struct UpgradeOutcome {
+    enum class Status { ok, failed, busy, stopping };
+    Status result = Status::ok;
+    pid_t pid = 0;                // the new process, once one was started
+    std::string message;          // failed, busy: the sentence the log has
+    int exit_status = -1;         // failed: the new process's exit status, when it exited
+    std::size_t connections = 0;  // ok: the connections this process drains
+  };
+  using UpgradeDone = std::function<void(const UpgradeOutcome&)>;
+  // Starts the binary at this program's path again and hands the listening
+  // sockets over once the new process serves them all, as SIGUSR2 does;
+  // `trigger` says who asked, for the log, `timeout` how long the new
+  // process has, and `done` (may be empty) hears the outcome, before this
+  // process stops accepting. One asked while a reload is in progress
+  // starts once the reload is applied, so that the new process gets the
+  // sockets the new configuration has; one asked while another upgrade is
+  // in progress is refused (and so is a reload then: the new process loads
+  // the configuration itself).
+  void upgrade(std::string trigger, Duration timeout, UpgradeDone done);
+
  private:
   void wait_for_stop();
   void wait_for_hup();
   void wait_for_usr1();
   void wait_for_usr2();
-  // SIGUSR2: start the new binary and, once it serves, hand over to it.
-  void upgrade();
   // Stops accepting and lets the connections finish; `handed_over`: the
   // listening sockets went to a new process.
   void stop(std::string_view why, bool handed_over);
@@ -111,6 +130,7 @@ class Runtime {
   ControlServer::Answer status_answer(bool json) const;
   ControlServer::Answer connections_answer(const control::Request& request) const;
   void reload_request(const control::Request& request, const ControlServer::Peer& peer, ControlServer::Reply reply);
+  void upgrade_request(const control::Request& request, const ControlServer::Peer& peer, ControlServer::Reply reply);
   void diff_request(const control::Request& request, ControlServer::Reply reply);
   void drain_request(const control::Request& request, const ControlServer::Peer& peer, ControlServer::Reply reply);
   void probe_request(const control::Request& request, ControlServer::Reply reply);
@@ -135,6 +155,7 @@ class Runtime {
   std::vector<std::string> argv_;
   std::string own_path_;
   std::unique_ptr<Successor> successor_;  // an upgrade in progress
+  bool upgrade_waiting_ = false;  // an upgrade waits for a reload to be applied
   int upgrade_notification_ = -1;  // this process is the new one of an upgrade
   bool handed_over_ = false;
   std::unique_ptr<PidFile> pid_file_;
@@ -151,6 +172,10 @@ class Runtime {
   // Reload requests waiting for a reload that has not begun reading.
   std::vector<ReloadDone> reload_waiters_;
   bool reload_queued_ = false;
+  // A reload reads its file or is being applied.
+  bool reload_running_ = false;
+  // What must wait until no reload is queued or running (an upgrade).
+  std::vector<std::function<void()>> after_reload_;
   // What must wait until no load runs (a probe looks handler types up in
   // the registry, which a load may add to).
   std::vector<std::function<void()>> after_load_;

@@ -184,7 +184,8 @@ void Runtime::bind_control_socket(const Config& config) {
 void Runtime::answer(const Request& request, const ControlServer::Peer& peer, ControlServer::Reply reply) {
   const std::string line = control::format_request(request);
   const bool changes_something = request.command == "reload" || request.command == "disable" ||
-                                 request.command == "enable" || request.command == "drain";
+                                 request.command == "enable" || request.command == "drain" ||
+                                 request.command == "upgrade";
   log_->log(changes_something ? spdlog::level::info : spdlog::level::debug, "control socket: {}: {}",
             peer.describe(), escape_controls(line));
   const auto& command = request.command;
@@ -199,6 +200,7 @@ void Runtime::answer(const Request& request, const ControlServer::Peer& peer, Co
   if (command == "status") return reply(status_answer(request.json));
   if (command == "connections") return reply(connections_answer(request));
   if (command == "reload") return reload_request(request, peer, std::move(reply));
+  if (command == "upgrade") return upgrade_request(request, peer, std::move(reply));
   if (command == "diff") return diff_request(request, std::move(reply));
   if (command == "drain") return drain_request(request, peer, std::move(reply));
   if (command == "probe") return probe_request(request, std::move(reply));
@@ -340,22 +342,24 @@ Answer Runtime::connections_answer(const Request& request) const {
 void Runtime::reload_request(const Request& request, const ControlServer::Peer& peer, ControlServer::Reply reply) {
   reload(fmt::format("porticoctl reload by {}", peer.describe()),
          [json = request.json, reply = std::move(reply)](const ReloadOutcome& outcome) {
-           using Result = ReloadOutcome::Result;
+           using Outcome = ReloadOutcome::Status;
            const std::string file = escape_text(outcome.file);
            switch (outcome.result) {
-             case Result::stopping:
+             case Outcome::stopping:
                return reply(error_answer(json, control::exit_runtime, "porticod is stopping: no reload"));
-             case Result::invalid:
+             case Outcome::upgrading:
+               return reply(error_answer(json, control::exit_tempfail, outcome.message));
+             case Outcome::invalid:
                return reply(error_answer(
                    json, control::exit_config,
                    fmt::format("reload failed: {} error(s) in {}; still serving the previous configuration",
                                outcome.errors.size(), file),
                    diagnostic_lines(outcome.errors)));
-             case Result::failed:
+             case Outcome::failed:
                return reply(error_answer(
                    json, control::exit_runtime,
                    fmt::format("reload failed: {}; still serving the previous configuration", outcome.message)));
-             case Result::ok:
+             case Outcome::ok:
                break;
            }
            if (json) {
@@ -377,6 +381,44 @@ void Runtime::reload_request(const Request& request, const ControlServer::Peer& 
            for (const auto& note : outcome.notes) body.push_back("note: " + note);
            reply({Status{}, std::move(body)});
          });
+}
+
+void Runtime::upgrade_request(const Request& request, const ControlServer::Peer& peer, ControlServer::Reply reply) {
+  upgrade(fmt::format("porticoctl upgrade by {}", peer.describe()),
+          request.timeout.value_or(control::default_upgrade_timeout),
+          [this, json = request.json, reply = std::move(reply)](const UpgradeOutcome& outcome) {
+            using Outcome = UpgradeOutcome::Status;
+            switch (outcome.result) {
+              case Outcome::stopping:
+                return reply(error_answer(json, control::exit_runtime, outcome.message));
+              case Outcome::busy:
+                return reply(error_answer(json, control::exit_tempfail, outcome.message));
+              case Outcome::failed:
+                // 78: the new process found errors in the configuration
+                // (it logged them; porticod --check shows them too).
+                return reply(error_answer(json,
+                                          outcome.exit_status == control::exit_config ? control::exit_config
+                                                                                      : control::exit_runtime,
+                                          outcome.message));
+              case Outcome::ok:
+                break;
+            }
+            const auto timeout = format_duration(config_.daemon.shutdown_timeout);
+            if (json) {
+              JsonWriter out;
+              out.begin_object()
+                  .field("new_pid", static_cast<std::int64_t>(outcome.pid))
+                  .field("old_pid", static_cast<std::int64_t>(getpid()))
+                  .field("connections", static_cast<std::uint64_t>(outcome.connections))
+                  .field("shutdown_timeout", timeout)
+                  .end_object();
+              return reply(json_answer(out));
+            }
+            reply({Status{},
+                   {fmt::format("upgraded: the new process (pid {}) serves every listener; the old one (pid {}) "
+                                "drains its {} connection(s) for up to {} and exits",
+                                outcome.pid, getpid(), outcome.connections, timeout)}});
+          });
 }
 
 void Runtime::diff_request(const Request& request, ControlServer::Reply reply) {

@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include <portico/duration.hpp>
 #include <portico/io.hpp>
 
 extern char** environ;
@@ -166,7 +167,7 @@ void Successor::wait(std::chrono::steady_clock::duration timeout, std::function<
     ::kill(pid_, SIGKILL);
     int status = 0;
     ::waitpid(pid_, &status, 0);
-    finish(fail("was not ready within {}s (killed)", std::chrono::duration_cast<std::chrono::seconds>(timeout).count()));
+    finish(fail("was not ready within {} (killed)", format_duration(std::chrono::duration_cast<Duration>(timeout))));
   });
   watch();
 }
@@ -190,6 +191,7 @@ void Successor::watch() {
     // start at all).
     int status = 0;
     ::waitpid(pid_, &status, 0);
+    if (WIFEXITED(status)) exit_status_ = WEXITSTATUS(status);
     finish(fail("{} before it was ready", describe(status)));
   });
 }

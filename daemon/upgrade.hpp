@@ -40,6 +40,9 @@ class Successor {
   Successor& operator=(const Successor&) = delete;
 
   pid_t pid() const { return pid_; }
+  // The new process's exit status once wait() saw it exit, else -1: 78
+  // says its configuration has errors.
+  int exit_status() const { return exit_status_; }
 
   // Calls `done` once: with success when the new process said it is
   // ready, else with why not ("exited with status 78", "was not ready
@@ -57,6 +60,7 @@ class Successor {
   std::function<void(Result<void>)> done_;
   std::string received_;
   bool finished_ = false;
+  int exit_status_ = -1;
 };
 
 // In a new process: the descriptor PORTICO_UPGRADE_FD names, or -1 when

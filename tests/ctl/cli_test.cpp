@@ -41,6 +41,18 @@ TEST_CASE("porticoctl's options come before the command, --json anywhere", "[con
   CHECK(parse({"drain", "--timeout=2m", "echo"}).request == Request{"drain", {"echo"}, false, 120000ms});
 }
 
+TEST_CASE("porticoctl upgrade takes --timeout and --json, and no argument", "[control]") {
+  CHECK(parse({"upgrade"}).request == Request{"upgrade", {}, false, std::nullopt});
+  CHECK(parse({"upgrade", "--timeout", "90s", "--json"}).request == Request{"upgrade", {}, true, 90000ms});
+  CHECK(parse({"--json", "upgrade", "--timeout=1m"}).request == Request{"upgrade", {}, true, 60000ms});
+  CHECK(error_of({"upgrade", "now"}) == "upgrade takes 0 arguments: upgrade [--timeout 30s]");
+  CHECK(error_of({"upgrade", "--timeout", "0s"}) == "--timeout must be longer than 0s");
+  CHECK(error_of({"upgrade", "-c", "x.toml"}) == "\"upgrade\" takes no -c; write it before the command");
+  CHECK(usage().find("  upgrade [--timeout 30s]         start porticod's binary again; it takes over once it "
+                     "serves\n") != std::string::npos);
+  CHECK(usage().find("75 an upgrade is in progress") != std::string::npos);
+}
+
 TEST_CASE("-c after diff names the file to compare, before it the config naming the socket", "[control]") {
   const Cli diff = parse({"-c", "/etc/portico/portico.toml", "diff", "-c", "new.toml"});
   CHECK(diff.config == "/etc/portico/portico.toml");

@@ -23,6 +23,8 @@ TEST_CASE("a request line is a command, its arguments and options", "[control]")
   CHECK(parse_request("  connections   echo  ").value() == Request{"connections", {"echo"}, false, std::nullopt});
   CHECK(parse_request("drain echo --timeout 5s --json").value() == Request{"drain", {"echo"}, true, 5000ms});
   CHECK(parse_request("drain --timeout=1m echo").value() == Request{"drain", {"echo"}, false, 60000ms});
+  CHECK(parse_request("upgrade").value() == Request{"upgrade", {}, false, std::nullopt});
+  CHECK(parse_request("upgrade --timeout 2m --json").value() == Request{"upgrade", {}, true, 120000ms});
   CHECK(parse_request("diff /etc/portico/other.toml").value().args == std::vector<std::string>{"/etc/portico/other.toml"});
   // telnet and socat by hand may send CRLF
   CHECK(parse_request("reload\r").value().command == "reload");
@@ -43,7 +45,8 @@ TEST_CASE("format_request writes what parse_request reads back", "[control]") {
   for (const Request& request : {Request{"status", {}, true, std::nullopt}, Request{"disable", {"my echo"}, false, std::nullopt},
                                  Request{"drain", {"--odd\"name\\"}, true, 1500ms},
                                  Request{"enable", {"\x01\n\xff"}, false, std::nullopt},
-                                 Request{"diff", {"/tmp/a b.toml"}, false, std::nullopt}}) {
+                                 Request{"diff", {"/tmp/a b.toml"}, false, std::nullopt},
+                                 Request{"upgrade", {}, true, 45000ms}}) {
     INFO(format_request(request));
     CHECK(parse_request(format_request(request)).value() == request);
   }
@@ -67,6 +70,8 @@ TEST_CASE("a bad request says what is wrong, quoting what it got", "[control]") 
   CHECK(error_of("drain echo --timeout soon").starts_with("--timeout \"soon\": "));
   CHECK(error_of("drain echo --timeout 0s") == "--timeout must be longer than 0s");
   CHECK(error_of("enable \"\"") == "an argument of enable is empty");
+  CHECK(error_of("upgrade now") == "upgrade takes 0 arguments: upgrade [--timeout 30s]");
+  CHECK(error_of("upgrade --timeout -5s").starts_with("--timeout \"-5s\": "));
 }
 
 TEST_CASE("an answer is a status line, body lines and an empty line", "[control]") {
