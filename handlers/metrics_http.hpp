@@ -19,8 +19,10 @@
 namespace portico::handlers::metrics_http {
 
 // A request's header may have 8 KiB (Beast's default, and more than any
-// scraper sends); the buffer holds that and one read more, so the parser,
-// not the buffer, reports a header that is too large.
+// scraper sends): Beast counts the request line and the fields apart, 8 KiB
+// each. The buffer holds 8 KiB and one read more, so the parser, not the
+// buffer, reports a header that is too large; a request line near 8 KiB
+// leaves its fields what is left of the 12 KiB buffer.
 inline constexpr std::uint32_t max_header = 8 * 1024;
 inline constexpr std::size_t read_size = 4096;
 inline constexpr std::size_t max_buffer = max_header + read_size;
