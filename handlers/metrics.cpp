@@ -48,13 +48,12 @@ class Metrics final : public Handler {
     // their first byte.
     auto deadline = conn.accepted_at() + request_timeout_;
     for (bool first = true;; first = false) {
-      metrics_http::Parser parser;
-      metrics_http::configure(parser);
+      metrics_http::RequestReader reader;
       bool started = first || buffer.size() > 0;
       if (!first && started) deadline = clock::now() + request_timeout_;
       for (;;) {
         beast::error_code ec;
-        const auto parsed = metrics_http::parse(buffer, parser, ec);
+        const auto parsed = metrics_http::parse(buffer, reader, ec);
         if (parsed == metrics_http::Parsed::complete) break;
         if (parsed != metrics_http::Parsed::need_more) {
           // A named response: GCC 12 destroys temporaries that live
@@ -76,7 +75,7 @@ class Metrics final : public Handler {
           deadline = clock::now() + request_timeout_;
         }
       }
-      const auto& request = parser.get();
+      const auto& request = reader.parser.get();
       const bool keep = request.keep_alive() && keepalive_timeout_.count() > 0;
       const auto response = metrics_http::answer(request, keep, [&conn] {
         MetricsWriter writer;
@@ -107,22 +106,27 @@ class Metrics final : public Handler {
 
 namespace metrics_http {
 
-void configure(Parser& parser) {
+RequestReader::RequestReader() {
   parser.header_limit(max_header);
   parser.eager(true);
 }
 
-Parsed parse(beast::flat_buffer& buffer, Parser& parser, beast::error_code& error) {
+Parsed parse(beast::flat_buffer& buffer, RequestReader& reader, beast::error_code& error) {
+  Parser& parser = reader.parser;
   while (!parser.is_done()) {
     if (buffer.size() == 0) return Parsed::need_more;
     error = {};
-    buffer.consume(parser.put(buffer.data(), error));
-    if (error == http::error::header_limit) return Parsed::too_large;
+    const bool header_done = parser.is_header_done();
+    const std::size_t used = parser.put(buffer.data(), error);
+    buffer.consume(used);
+    if (!header_done) reader.header_bytes += used;
+    if (error == http::error::header_limit || reader.header_bytes > max_header) return Parsed::too_large;
     if (error && error != http::error::need_more) return Parsed::bad;
     if (error) {
-      // need_more: the parser took nothing and waits for the rest, which
-      // must fit in the buffer.
+      // need_more: what the buffer holds is more of the header (or of a
+      // body, which is refused once it comes), and must fit in the buffer.
       error = {};
+      if (!parser.is_header_done() && reader.header_bytes + buffer.size() > max_header) return Parsed::too_large;
       return buffer.size() >= max_buffer ? Parsed::too_large : Parsed::need_more;
     }
   }

@@ -19,10 +19,10 @@
 namespace portico::handlers::metrics_http {
 
 // A request's header may have 8 KiB (Beast's default, and more than any
-// scraper sends): Beast counts the request line and the fields apart, 8 KiB
-// each. The buffer holds 8 KiB and one read more, so the parser, not the
-// buffer, reports a header that is too large; a request line near 8 KiB
-// leaves its fields what is left of the 12 KiB buffer.
+// scraper sends); the buffer holds that and one read more. Beast's own
+// header_limit bounds only what one call to put() is given: the fields it
+// took in earlier calls do not count, so a client whose reads each end just
+// past a field could send a header of any size. parse() counts them.
 inline constexpr std::uint32_t max_header = 8 * 1024;
 inline constexpr std::size_t read_size = 4096;
 inline constexpr std::size_t max_buffer = max_header + read_size;
@@ -31,19 +31,24 @@ using Request = boost::beast::http::request<boost::beast::http::empty_body>;
 using Response = boost::beast::http::response<boost::beast::http::string_body>;
 using Parser = boost::beast::http::request_parser<boost::beast::http::empty_body>;
 
-// A parser for the next request, with the handler's limits: the header,
-// and no body at all (empty_body: a body is a bad request).
-void configure(Parser& parser);
+// One request being read: its parser, with the handler's limits (the
+// header, and no body at all: empty_body makes a body a bad request), and
+// the bytes of its header the parser took so far.
+struct RequestReader {
+  RequestReader();
+  Parser parser;
+  std::size_t header_bytes = 0;
+};
 
 enum class Parsed {
-  complete,   // parser.get() is the request
+  complete,   // reader.parser.get() is the request
   need_more,  // read more into the buffer (it has room), then parse again
   too_large,  // the header is over max_header: answer too_large_response()
   bad,        // malformed: answer bad_request_response(), `error` says why
 };
 // Hands the parser what `buffer` holds, taking from the buffer the bytes it
 // used; what is left after a complete request is the start of the next.
-Parsed parse(boost::beast::flat_buffer& buffer, Parser& parser, boost::beast::error_code& error);
+Parsed parse(boost::beast::flat_buffer& buffer, RequestReader& reader, boost::beast::error_code& error);
 
 // The answer to a complete request: `metrics_text` is called only for
 // GET or HEAD /metrics. `keep`: the connection stays open for another.
