@@ -72,7 +72,7 @@ TEST_CASE("ticket keys rotate every period and decrypt for two more", "[tls]") {
 }
 
 // Found by the tls_files fuzz target: --check said yes, the start said no.
-TEST_CASE("--check refuses a certificate OpenSSL's security level refuses at the load", "[tls]") {
+TEST_CASE("porticod --check refuses a certificate OpenSSL's security level refuses at the load", "[tls]") {
   TempDir dir;
   const auto weak = make_certificate(dir, "weak", {.rsa = true, .rsa_bits = 1024});
   const auto config = pair(weak.cert, weak.key);
@@ -88,7 +88,7 @@ TEST_CASE("--check refuses a certificate OpenSSL's security level refuses at the
 }
 
 // Found by the tls_files fuzz target: --check said no, the start said yes.
-TEST_CASE("--check accepts a certificate written as a TRUSTED CERTIFICATE, as the load does", "[tls]") {
+TEST_CASE("porticod --check accepts a certificate written as a TRUSTED CERTIFICATE, as the load does", "[tls]") {
   TempDir dir;
   const auto plain = make_certificate(dir, "plain", {});
   std::FILE* in = std::fopen(plain.cert.c_str(), "r");
