@@ -15,6 +15,8 @@
 #include <boost/asio/ip/address.hpp>
 #include <fmt/format.h>
 
+#include <portico/text.hpp>
+
 namespace portico {
 
 namespace {
@@ -121,10 +123,12 @@ Result<std::vector<X509*>> read_certificates(const std::string& path) {
   BIO* bio = BIO_new_file(path.c_str(), "r");
   if (bio == nullptr) {
     ERR_clear_error();
-    return fail("cannot read \"{}\": {}", path, std::strerror(errno));
+    return fail("cannot read {}: {}", quote_text(path), std::strerror(errno));
   }
   std::vector<X509*> certs;
-  while (X509* cert = PEM_read_bio_X509(bio, nullptr, no_passphrase, nullptr)) certs.push_back(cert);
+  // _AUX, as OpenSSL reads a leaf and CA files: "TRUSTED CERTIFICATE"
+  // blocks count too.
+  while (X509* cert = PEM_read_bio_X509_AUX(bio, nullptr, no_passphrase, nullptr)) certs.push_back(cert);
   // The loop ends on "no start line" at the end of the file; anything else
   // is a malformed certificate.
   const unsigned long error = ERR_peek_last_error();
@@ -135,7 +139,7 @@ Result<std::vector<X509*>> read_certificates(const std::string& path) {
   if (!why.empty() || certs.empty()) {
     for (X509* cert : certs) X509_free(cert);
     if (certs.empty() && why.empty()) why = "no PEM certificate in it";
-    return fail("\"{}\" is not a usable PEM certificate file: {}", path, why);
+    return fail("{} is not a usable PEM certificate file: {}", quote_text(path), why);
   }
   return certs;
 }
@@ -144,12 +148,12 @@ Result<EVP_PKEY*> read_key(const std::string& path) {
   BIO* bio = BIO_new_file(path.c_str(), "r");
   if (bio == nullptr) {
     ERR_clear_error();
-    return fail("cannot read \"{}\": {}", path, std::strerror(errno));
+    return fail("cannot read {}: {}", quote_text(path), std::strerror(errno));
   }
   EVP_PKEY* key = PEM_read_bio_PrivateKey(bio, nullptr, no_passphrase, nullptr);
   BIO_free(bio);
   if (key == nullptr) {
-    return fail("\"{}\" is not a usable PEM private key (an encrypted key is not supported): {}", path,
+    return fail("{} is not a usable PEM private key (an encrypted key is not supported): {}", quote_text(path),
                 openssl_reason());
   }
   return key;
@@ -159,15 +163,16 @@ Result<EVP_PKEY*> read_key(const std::string& path) {
 std::string validity_problem(X509* leaf, const std::string& path, std::chrono::seconds warn_within, bool& soon) {
   soon = false;
   if (X509_cmp_current_time(X509_get0_notBefore(leaf)) > 0) {
-    return fmt::format("the certificate in \"{}\" is not valid before {}", path, time_text(X509_get0_notBefore(leaf)));
+    return fmt::format("the certificate in {} is not valid before {}", quote_text(path),
+                       time_text(X509_get0_notBefore(leaf)));
   }
   if (X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0) {
-    return fmt::format("the certificate in \"{}\" expired on {}", path, time_text(X509_get0_notAfter(leaf)));
+    return fmt::format("the certificate in {} expired on {}", quote_text(path), time_text(X509_get0_notAfter(leaf)));
   }
   std::time_t horizon = std::time(nullptr) + warn_within.count();
   if (X509_cmp_time(X509_get0_notAfter(leaf), &horizon) < 0) {
     soon = true;
-    return fmt::format("the certificate in \"{}\" expires on {}, in less than {} days", path,
+    return fmt::format("the certificate in {} expires on {}, in less than {} days", quote_text(path),
                        time_text(X509_get0_notAfter(leaf)), warn_within.count() / 86400);
   }
   return {};
@@ -197,7 +202,7 @@ Result<void> configure_server(SSL_CTX* ctx, const TlsConfig& config, const std::
   }
   if (config.verify_client != TlsVerifyClient::off) {
     if (SSL_CTX_load_verify_locations(ctx, config.client_ca.c_str(), nullptr) != 1) {
-      return fail("cannot load the client CAs \"{}\": {}", config.client_ca, openssl_reason());
+      return fail("cannot load the client CAs {}: {}", quote_text(config.client_ca), openssl_reason());
     }
     STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(config.client_ca.c_str());
     if (names != nullptr) SSL_CTX_set_client_CA_list(ctx, names);
@@ -205,6 +210,24 @@ Result<void> configure_server(SSL_CTX* ctx, const TlsConfig& config, const std::
     int mode = SSL_VERIFY_PEER;
     if (config.verify_client == TlsVerifyClient::require) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
     SSL_CTX_set_verify(ctx, mode, nullptr);
+  }
+  return {};
+}
+
+// A certificate file and its key into `ctx`, as OpenSSL takes them: this
+// is where its security level refuses what it deems too weak (an RSA key
+// under 2048 bits, a SHA-1 signature), which reading the files alone does
+// not see.
+Result<void> use_certificate(SSL_CTX* ctx, const std::string& cert, const std::string& key) {
+  if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1) {
+    return fail("cannot use the certificate {}: {}", quote_text(cert), openssl_reason());
+  }
+  if (SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1) {
+    return fail("cannot use the key {}: {}", quote_text(key), openssl_reason());
+  }
+  if (SSL_CTX_check_private_key(ctx) != 1) {
+    ERR_clear_error();
+    return fail("the key {} does not match the certificate {}", quote_text(key), quote_text(cert));
   }
   return {};
 }
@@ -311,16 +334,7 @@ Result<std::shared_ptr<const TlsServerContext>> TlsServerContext::load(const Tls
     if (auto configured = configure_server(ctx, context->config_, &context->config_.alpn); !configured) {
       return configured.error();
     }
-    if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1) {
-      return fail("cannot use the certificate \"{}\": {}", cert, openssl_reason());
-    }
-    if (SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1) {
-      return fail("cannot use the key \"{}\": {}", key, openssl_reason());
-    }
-    if (SSL_CTX_check_private_key(ctx) != 1) {
-      ERR_clear_error();
-      return fail("the key \"{}\" does not match the certificate \"{}\"", key, cert);
-    }
+    if (auto used = use_certificate(ctx, cert, key); !used) return used.error();
     X509* leaf = SSL_CTX_get0_certificate(ctx);
     bool soon = false;
     if (const std::string problem = validity_problem(leaf, cert, std::chrono::seconds(0), soon); !problem.empty()) {
@@ -373,8 +387,20 @@ std::vector<TlsFinding> check_tls_files(const TlsConfig& config, std::chrono::se
       if (key && *key != nullptr && X509_check_private_key(leaf, *key) != 1) {
         ERR_clear_error();
         findings.push_back({true, "tls_key", i,
-                            fmt::format("the key \"{}\" does not match the certificate \"{}\"", config.keys[i],
-                                        config.certificates[i])});
+                            fmt::format("the key {} does not match the certificate {}", quote_text(config.keys[i]),
+                                        quote_text(config.certificates[i]))});
+      } else if (key && *key != nullptr) {
+        // Both files read and match: what remains is whether OpenSSL takes
+        // them, as the start will.
+        SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+        if (ctx != nullptr) {
+          SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
+          if (auto used = use_certificate(ctx, config.certificates[i], config.keys[i]); !used) {
+            const bool key_refused = used.error().message().starts_with("cannot use the key");
+            findings.push_back({true, key_refused ? "tls_key" : "tls_certificate", i, used.error().message()});
+          }
+          SSL_CTX_free(ctx);
+        }
       }
       for (X509* cert : *certs) X509_free(cert);
     }
@@ -386,6 +412,14 @@ std::vector<TlsFinding> check_tls_files(const TlsConfig& config, std::chrono::se
       findings.push_back({true, "tls_client_ca", 0, cas.error().message()});
     } else {
       for (X509* cert : *cas) X509_free(cert);
+      // As the start loads them.
+      SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+      if (ctx != nullptr && SSL_CTX_load_verify_locations(ctx, config.client_ca.c_str(), nullptr) != 1) {
+        findings.push_back({true, "tls_client_ca", 0,
+                            fmt::format("cannot load the client CAs {}: {}", quote_text(config.client_ca),
+                                        openssl_reason())});
+      }
+      SSL_CTX_free(ctx);
     }
   }
   ERR_clear_error();
@@ -408,7 +442,7 @@ Result<std::shared_ptr<const TlsClientContext>> TlsClientContext::create(const T
     const int loaded = settings.ca_file.empty() ? SSL_CTX_set_default_verify_paths(ctx)
                                                 : SSL_CTX_load_verify_locations(ctx, settings.ca_file.c_str(), nullptr);
     if (loaded != 1) {
-      return fail("cannot load the CAs \"{}\": {}", settings.ca_file.empty() ? "(system)" : settings.ca_file,
+      return fail("cannot load the CAs {}: {}", settings.ca_file.empty() ? "(system)" : quote_text(settings.ca_file),
                   openssl_reason());
     }
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);

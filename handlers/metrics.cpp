@@ -1,4 +1,5 @@
 #include "metrics.hpp"
+#include "metrics_http.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -26,13 +27,9 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using clock = Connection::clock;
 using spdlog::level::debug;
+using metrics_http::max_buffer;
+using metrics_http::read_size;
 
-// A request's header may have 8 KiB (Beast's default, and more than any
-// scraper sends); the buffer holds that and one read more, so the parser,
-// not the buffer, reports a header that is too large.
-constexpr std::uint32_t max_header = 8 * 1024;
-constexpr std::size_t read_size = 4096;
-constexpr std::size_t max_buffer = max_header + read_size;
 constexpr std::string_view content_type = "text/plain; version=0.0.4; charset=utf-8";
 
 class Metrics final : public Handler {
@@ -51,29 +48,20 @@ class Metrics final : public Handler {
     // their first byte.
     auto deadline = conn.accepted_at() + request_timeout_;
     for (bool first = true;; first = false) {
-      http::request_parser<http::empty_body> parser;
-      parser.header_limit(max_header);
-      parser.eager(true);
+      metrics_http::RequestReader reader;
       bool started = first || buffer.size() > 0;
       if (!first && started) deadline = clock::now() + request_timeout_;
-      while (!parser.is_done()) {
-        if (buffer.size() > 0) {
-          beast::error_code ec;
-          buffer.consume(parser.put(buffer.data(), ec));
-          if (ec == http::error::header_limit) {
-            co_await refuse(conn, http::status::request_header_fields_too_large, "request header too large\n");
-            co_return;
-          }
-          if (ec && ec != http::error::need_more) {
-            conn.log(debug, "bad request: {}", ec.message());
-            co_await refuse(conn, http::status::bad_request, "bad request\n");
-            co_return;
-          }
-          if (!ec) continue;
-        }
-        // need_more: the parser took nothing and waits for the rest.
-        if (buffer.size() >= max_buffer) {
-          co_await refuse(conn, http::status::request_header_fields_too_large, "request header too large\n");
+      for (;;) {
+        beast::error_code ec;
+        const auto parsed = metrics_http::parse(buffer, reader, ec);
+        if (parsed == metrics_http::Parsed::complete) break;
+        if (parsed != metrics_http::Parsed::need_more) {
+          // A named response: GCC 12 destroys temporaries that live
+          // across a co_await twice.
+          if (parsed == metrics_http::Parsed::bad) conn.log(debug, "bad request: {}", ec.message());
+          const auto refusal = parsed == metrics_http::Parsed::bad ? metrics_http::bad_request_response()
+                                                                   : metrics_http::too_large_response();
+          co_await send(conn, refusal);
           co_return;
         }
         const Duration timeout = started ? time_left(deadline) : keepalive_timeout_;
@@ -87,9 +75,14 @@ class Metrics final : public Handler {
           deadline = clock::now() + request_timeout_;
         }
       }
-      const auto& request = parser.get();
+      const auto& request = reader.parser.get();
       const bool keep = request.keep_alive() && keepalive_timeout_.count() > 0;
-      if (!co_await respond(conn, request, keep) || !keep) co_return;
+      const auto response = metrics_http::answer(request, keep, [&conn] {
+        MetricsWriter writer;
+        conn.server().write_metrics(writer);
+        return writer.text();
+      });
+      if (!co_await send(conn, response) || !keep) co_return;
     }
   }
 
@@ -99,46 +92,8 @@ class Metrics final : public Handler {
     return std::max<Duration>(std::chrono::duration_cast<Duration>(deadline - clock::now()), Duration(1));
   }
 
-  asio::awaitable<bool> respond(Connection& conn, const http::request<http::empty_body>& request, bool keep) const {
-    http::response<http::string_body> response{http::status::ok, request.version()};
-    const bool head = request.method() == http::verb::head;
-    const std::string_view target(request.target().data(), request.target().size());
-    const std::string_view path = target.substr(0, target.find('?'));
-    if (request.method() != http::verb::get && !head) {
-      response.result(http::status::method_not_allowed);
-      response.set(http::field::allow, "GET, HEAD");
-      response.set(http::field::content_type, "text/plain; charset=utf-8");
-      response.body() = "method not allowed: use GET\n";
-    } else if (path != "/metrics") {
-      response.result(http::status::not_found);
-      response.set(http::field::content_type, "text/plain; charset=utf-8");
-      response.body() = "not found: the metrics are at /metrics\n";
-    } else {
-      MetricsWriter writer;
-      conn.server().write_metrics(writer);
-      response.set(http::field::content_type, content_type);
-      response.body() = writer.text();
-    }
-    response.keep_alive(keep);
-    response.prepare_payload();
-    if (head) response.body().clear();  // Content-Length stays the GET's
-    co_return co_await send(conn, response);
-  }
-
-  // Answers a request that cannot be served, and closes.
-  asio::awaitable<void> refuse(Connection& conn, http::status status, std::string_view text) const {
-    http::response<http::string_body> response{status, 11};
-    response.set(http::field::content_type, "text/plain; charset=utf-8");
-    response.body() = std::string(text);
-    response.keep_alive(false);
-    response.prepare_payload();
-    co_await send(conn, response);
-  }
-
-  asio::awaitable<bool> send(Connection& conn, const http::response<http::string_body>& response) const {
-    std::ostringstream out;
-    out << response.base() << response.body();
-    const std::string bytes = out.str();
+  asio::awaitable<bool> send(Connection& conn, const metrics_http::Response& response) const {
+    const std::string bytes = metrics_http::serialize(response);
     const IoResult written = co_await conn.write(asio::buffer(bytes), request_timeout_);
     co_return written.ok();
   }
@@ -148,6 +103,86 @@ class Metrics final : public Handler {
 };
 
 }  // namespace
+
+namespace metrics_http {
+
+RequestReader::RequestReader() {
+  parser.header_limit(max_header);
+  parser.eager(true);
+}
+
+Parsed parse(beast::flat_buffer& buffer, RequestReader& reader, beast::error_code& error) {
+  Parser& parser = reader.parser;
+  while (!parser.is_done()) {
+    if (buffer.size() == 0) return Parsed::need_more;
+    error = {};
+    const bool header_done = parser.is_header_done();
+    const std::size_t used = parser.put(buffer.data(), error);
+    buffer.consume(used);
+    if (!header_done) reader.header_bytes += used;
+    if (error == http::error::header_limit || reader.header_bytes > max_header) return Parsed::too_large;
+    if (error && error != http::error::need_more) return Parsed::bad;
+    if (error) {
+      // need_more: what the buffer holds is more of the header (or of a
+      // body, which is refused once it comes), and must fit in the buffer.
+      error = {};
+      if (!parser.is_header_done() && reader.header_bytes + buffer.size() > max_header) return Parsed::too_large;
+      return buffer.size() >= max_buffer ? Parsed::too_large : Parsed::need_more;
+    }
+  }
+  return Parsed::complete;
+}
+
+Response answer(const Request& request, bool keep, const std::function<std::string()>& metrics_text) {
+  Response response{http::status::ok, request.version()};
+  const bool head = request.method() == http::verb::head;
+  const std::string_view target(request.target().data(), request.target().size());
+  const std::string_view path = target.substr(0, target.find('?'));
+  if (request.method() != http::verb::get && !head) {
+    response.result(http::status::method_not_allowed);
+    response.set(http::field::allow, "GET, HEAD");
+    response.set(http::field::content_type, "text/plain; charset=utf-8");
+    response.body() = "method not allowed: use GET\n";
+  } else if (path != "/metrics") {
+    response.result(http::status::not_found);
+    response.set(http::field::content_type, "text/plain; charset=utf-8");
+    response.body() = "not found: the metrics are at /metrics\n";
+  } else {
+    response.set(http::field::content_type, content_type);
+    response.body() = metrics_text();
+  }
+  response.keep_alive(keep);
+  response.prepare_payload();
+  if (head) response.body().clear();  // Content-Length stays the GET's
+  return response;
+}
+
+namespace {
+
+Response refusal(http::status status, std::string_view text) {
+  Response response{status, 11};
+  response.set(http::field::content_type, "text/plain; charset=utf-8");
+  response.body() = std::string(text);
+  response.keep_alive(false);
+  response.prepare_payload();
+  return response;
+}
+
+}  // namespace
+
+Response too_large_response() {
+  return refusal(http::status::request_header_fields_too_large, "request header too large\n");
+}
+
+Response bad_request_response() { return refusal(http::status::bad_request, "bad request\n"); }
+
+std::string serialize(const Response& response) {
+  std::ostringstream out;
+  out << response.base() << response.body();
+  return out.str();
+}
+
+}  // namespace metrics_http
 
 HandlerType metrics_type() {
   using namespace std::chrono_literals;

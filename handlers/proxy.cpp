@@ -238,8 +238,9 @@ void validate(const Options& options, Diagnostics& errors) {
     errors.error(options.position("fail_timeout"), "\"fail_timeout\" applies only with max_fails above 0");
   }
   const bool tls = options.boolean("upstream_tls");
+  // An empty value is the default, which --print-config writes out.
   for (const char* key : {"upstream_tls_ca", "upstream_tls_server_name"}) {
-    if (!tls && options.is_explicit(key)) {
+    if (!tls && options.is_explicit(key) && !options.string(key).empty()) {
       errors.error(options.position(key), fmt::format("\"{}\" applies only with upstream_tls = true", key));
     }
   }

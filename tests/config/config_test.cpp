@@ -157,6 +157,27 @@ TEST_CASE("print_config output parses back to the same config", "[config]") {
   CHECK(second.config->listeners[0].options.string("message") == "a\"b\x01");
 }
 
+// Found by the config fuzz target: the printed defaults of upstream_tls_ca
+// and upstream_tls_server_name were refused without upstream_tls.
+TEST_CASE("print_config of a proxy without upstream TLS parses back", "[config]") {
+  const auto registry = builtin();
+  const auto first = portico::parse_config(
+      "[[listener]]\naddress = \"127.0.0.1:9\"\nhandler = \"proxy\"\nupstream = [\"127.0.0.1:10\"]\n", "t.toml",
+      registry);
+  INFO(first.errors.to_string());
+  REQUIRE(first.config);
+  const std::string printed = portico::print_config(*first.config, registry);
+  const auto second = portico::parse_config(printed, "printed.toml", registry);
+  INFO(printed << second.errors.to_string());
+  REQUIRE(second.config);
+  CHECK(second.config->listeners[0].options == first.config->listeners[0].options);
+  // A value of its own still needs upstream_tls.
+  const auto wrong = portico::parse_config("[[listener]]\naddress = \"127.0.0.1:9\"\nhandler = \"proxy\"\n"
+                                           "upstream = [\"127.0.0.1:10\"]\nupstream_tls_ca = \"/etc/ssl/ca.pem\"\n",
+                                           "t.toml", registry);
+  CHECK(wrong.errors.to_string() == "t.toml:5:19: \"upstream_tls_ca\" applies only with upstream_tls = true\n");
+}
+
 TEST_CASE("access_log: off by default; when on, every listener writes unless it says not to; printed back",
           "[config][access_log]") {
   const auto registry = builtin();

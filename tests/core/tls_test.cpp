@@ -1,15 +1,41 @@
 // The library's TLS pieces that no client can see directly: the rotation of
-// session ticket keys.
+// session ticket keys; --check's verdict on certificate files against what
+// the load makes of them.
+
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include <chrono>
+#include <cstdio>
 
 #include <catch2/catch.hpp>
 
 #include "core/tls.hpp"
+#include "support/certs.hpp"
+#include "support/daemon.hpp"
 
 using namespace std::chrono_literals;
 using portico::detail::TicketKey;
 using portico::detail::TicketKeys;
+using portico::test::make_certificate;
+using portico::test::TempDir;
+
+namespace {
+
+portico::TlsConfig pair(const std::string& cert, const std::string& key) {
+  portico::TlsConfig config;
+  config.certificates = {cert};
+  config.keys = {key};
+  return config;
+}
+
+std::string findings_text(const std::vector<portico::TlsFinding>& findings) {
+  std::string out;
+  for (const auto& f : findings) out += (f.error ? "error: " : "warning: ") + f.key + ": " + f.message + "\n";
+  return out;
+}
+
+}  // namespace
 
 TEST_CASE("ticket keys rotate every period and decrypt for two more", "[tls]") {
   TicketKeys keys;
@@ -43,4 +69,54 @@ TEST_CASE("ticket keys rotate every period and decrypt for two more", "[tls]") {
   // Three keys are kept: the first is gone, its tickets give full handshakes.
   CHECK_FALSE(keys.find(first.name.data(), found, renew));
   CHECK(keys.find(second.name.data(), found, renew));
+}
+
+// Found by the tls_files fuzz target: --check said yes, the start said no.
+TEST_CASE("porticod --check refuses a certificate OpenSSL's security level refuses at the load", "[tls]") {
+  TempDir dir;
+  const auto weak = make_certificate(dir, "weak", {.rsa = true, .rsa_bits = 1024});
+  const auto config = pair(weak.cert, weak.key);
+  const auto findings = portico::check_tls_files(config);
+  INFO(findings_text(findings));
+  REQUIRE(findings.size() == 1);
+  CHECK(findings[0].error);
+  CHECK(findings[0].key == "tls_certificate");
+  CHECK(findings[0].message == "cannot use the certificate \"" + weak.cert + "\": ee key too small");
+  const auto loaded = portico::TlsServerContext::load(config);
+  REQUIRE_FALSE(loaded);
+  CHECK(loaded.error().message() == findings[0].message);
+}
+
+// Found by the tls_files fuzz target: --check said no, the start said yes.
+TEST_CASE("porticod --check accepts a certificate written as a TRUSTED CERTIFICATE, as the load does", "[tls]") {
+  TempDir dir;
+  const auto plain = make_certificate(dir, "plain", {});
+  std::FILE* in = std::fopen(plain.cert.c_str(), "r");
+  REQUIRE(in != nullptr);
+  X509* cert = PEM_read_X509(in, nullptr, nullptr, nullptr);
+  std::fclose(in);
+  REQUIRE(cert != nullptr);
+  const std::string trusted = (dir.path() / "trusted.pem").string();
+  std::FILE* out = std::fopen(trusted.c_str(), "w");
+  REQUIRE(out != nullptr);
+  REQUIRE(PEM_write_X509_AUX(out, cert) == 1);
+  std::fclose(out);
+  X509_free(cert);
+
+  const auto config = pair(trusted, plain.key);
+  CHECK(findings_text(portico::check_tls_files(config)).empty());
+  CHECK(portico::TlsServerContext::load(config));
+}
+
+TEST_CASE("TLS errors quote file names as portico quotes any value", "[tls]") {
+  TempDir dir;
+  const auto good = make_certificate(dir, "good", {});
+  const std::string odd = (dir.path() / "a \"b\"\\c.pem").string();
+  const std::string quoted = "\"" + dir.path().string() + "/a \\\"b\\\"\\\\c.pem\"";
+  const auto findings = portico::check_tls_files(pair(odd, good.key));
+  REQUIRE(findings.size() == 1);
+  CHECK(findings[0].message == "cannot read " + quoted + ": No such file or directory");
+  const auto loaded = portico::TlsServerContext::load(pair(good.cert, odd));
+  REQUIRE_FALSE(loaded);
+  CHECK(loaded.error().message().starts_with("cannot use the key " + quoted + ": "));
 }

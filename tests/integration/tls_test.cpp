@@ -314,11 +314,14 @@ TEST_CASE("exec over TLS: the program talks plain bytes and gets the UCSPI-TLS v
   auto d = Daemon::start(tls_listener(pki.server, "exec",
                                       "command = [\"" + script + "\"]\ntls_client_ca = \"" + pki.ca.cert +
                                           "\"\ntls_verify_client = \"optional\"\n"));
+  // A program started per connection (by a sanitized porticod, on a busy
+  // machine) may take longer than the client's default 5 s.
   const auto lines = tls_client(d.port(), {"--sni", "localhost", "--cert", client.cert, "--key", client.key,
-                                           "--send", "hello\n"});
+                                           "--send", "hello\n", "--timeout", "20"},
+                                30s);
   REQUIRE(lines.size() == 1);
+  INFO(lines[0]);
   const std::string data = json_field(lines[0], "data");
-  INFO(data);
   CHECK(data.starts_with("got hello\n"));
   CHECK(data.find("PROTO=TCP\n") != std::string::npos);
   CHECK(data.find("SSL_PROTOCOL=TLSv1.3\n") != std::string::npos);

@@ -58,7 +58,7 @@ void add_extension(X509* cert, X509* issuer, int nid, const std::string& value) 
 }  // namespace
 
 Certificate make_certificate(const TempDir& dir, const std::string& name, const CertificateSpec& spec) {
-  Key key(spec.rsa ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256"));
+  Key key(spec.rsa ? EVP_RSA_gen(spec.rsa_bits) : EVP_EC_gen("P-256"));
   check(key != nullptr, "key generation");
   Cert cert(X509_new());
   X509_set_version(cert.get(), 2);

@@ -26,7 +26,8 @@ struct CertificateSpec {
   std::chrono::seconds not_before = std::chrono::hours(-1);
   std::chrono::seconds not_after = std::chrono::hours(24 * 365);
   bool is_ca = false;
-  bool rsa = false;               // RSA-2048 rather than ECDSA P-256
+  bool rsa = false;               // RSA rather than ECDSA P-256
+  unsigned rsa_bits = 2048;       // under 2048 OpenSSL refuses to use it
   const Certificate* issuer = nullptr;  // nullptr: self-signed
   long serial = 0;                // 0: a random one
 };
