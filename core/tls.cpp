@@ -45,6 +45,13 @@ detail::TicketKeys& ticket_keys() {
   return keys;
 }
 
+// Fetched once: EVP_aes_256_cbc() makes OpenSSL 3 look the cipher up in
+// its providers on every EVP_EncryptInit_ex, once per ticket.
+const EVP_CIPHER* ticket_cipher() {
+  static EVP_CIPHER* fetched = EVP_CIPHER_fetch(nullptr, "AES-256-CBC", nullptr);
+  return fetched != nullptr ? fetched : EVP_aes_256_cbc();
+}
+
 bool set_hmac_key(EVP_MAC_CTX* hctx, TicketKey& key) {
   char digest[] = "SHA256";
   OSSL_PARAM params[] = {OSSL_PARAM_construct_octet_string("key", key.hmac.data(), key.hmac.size()),
@@ -58,14 +65,14 @@ int ticket_key_callback(SSL* ssl, unsigned char* key_name, unsigned char* iv, EV
   if (encrypt) {
     if (!ticket_keys().current(std::chrono::steady_clock::now(), key) || RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1) return -1;
     std::memcpy(key_name, key.name.data(), 16);
-    if (EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), nullptr, key.aes.data(), iv) != 1) return -1;
+    if (EVP_EncryptInit_ex(cctx, ticket_cipher(), nullptr, key.aes.data(), iv) != 1) return -1;
     return set_hmac_key(hctx, key) ? 1 : -1;
   }
   bool renew = false;
   // An unknown key (too old, or another process's): a full handshake.
   if (!ticket_keys().find(key_name, key, renew)) return 0;
   if (!set_hmac_key(hctx, key)) return -1;
-  if (EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), nullptr, key.aes.data(), iv) != 1) return -1;
+  if (EVP_DecryptInit_ex(cctx, ticket_cipher(), nullptr, key.aes.data(), iv) != 1) return -1;
   // A TLS 1.3 client uses a ticket once (RFC 8446, C.4): a resumed session
   // gets a new one, or its next connection would need a full handshake.
   return renew || SSL_version(ssl) >= TLS1_3_VERSION ? 2 : 1;
@@ -193,6 +200,10 @@ Result<void> configure_server(SSL_CTX* ctx, const TlsConfig& config, const std::
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
   SSL_CTX_set_timeout(ctx, ticket_lifetime_seconds);
   SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_key_callback);
+  // One TLS 1.3 ticket per handshake, not OpenSSL's two: a client resumes
+  // with the newest and gets a new one then, and each ticket costs an
+  // encryption, a MAC and a write.
+  SSL_CTX_set_num_tickets(ctx, 1);
   static constexpr unsigned char session_context[] = "portico";
   SSL_CTX_set_session_id_context(ctx, session_context, sizeof session_context - 1);
   SSL_CTX_set_info_callback(ctx, info_callback);

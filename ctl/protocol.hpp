@@ -22,16 +22,20 @@
 #include <portico/duration.hpp>
 #include <portico/result.hpp>
 
+#include "daemon/exit_codes.hpp"
+
 namespace portico::control {
 
-// Exit codes of porticoctl (sysexits(3)), also the codes of ERR answers.
-inline constexpr int exit_ok = 0;
-inline constexpr int exit_runtime = 1;      // the command failed
-inline constexpr int exit_usage = 64;       // EX_USAGE: unknown command, wrong arguments
+// Exit codes of porticoctl (sysexits(3)), also the codes of ERR answers:
+// porticod's own (0, 1 the command failed, 64 unknown command or wrong
+// arguments, 78 the configuration has errors) and these.
+using portico::exit_config;
+using portico::exit_ok;
+using portico::exit_runtime;
+using portico::exit_usage;
 inline constexpr int exit_unavailable = 69; // EX_UNAVAILABLE: porticod cannot be reached
 inline constexpr int exit_tempfail = 75;    // EX_TEMPFAIL: an upgrade is in progress; try again later
 inline constexpr int exit_denied = 77;      // EX_NOPERM: not root nor in the socket's group
-inline constexpr int exit_config = 78;      // EX_CONFIG: the configuration has errors
 
 // The longest request line porticod reads, newline included; a longer one
 // is refused and the connection closed. The longest useful request, a

@@ -1,6 +1,7 @@
 #pragma once
 // porticod's exit codes, from sysexits(3), so that scripts and systemd can
-// tell a usage mistake from a bad config from a failure at run time.
+// tell a usage mistake from a bad config from a failure at run time;
+// porticoctl answers with the same ones (ctl/protocol.hpp adds its own).
 
 namespace portico {
 
