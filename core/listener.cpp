@@ -69,7 +69,13 @@ Result<void> Listener::bind(std::optional<int> inherited_fd) {
   if (!bound) return bound;
   owns_unix_path_ = !inherited_fd && !config().address.is_ip();
   bound_address_ = portico::bound_address(acceptor_, config());
-  family_ = acceptor_.local_endpoint().protocol().family();
+  const auto local = acceptor_.local_endpoint();
+  family_ = local.protocol().family();
+  // A socket accepted on a listener bound to one address (or a Unix path)
+  // has that address: the access log need not ask the kernel for it.
+  Endpoint fixed = endpoint_from(local.data(), local.size());
+  const bool wildcard = !fixed.is_unix && fixed.ip.is_unspecified();
+  accepted_local_ = wildcard ? std::nullopt : std::optional<Endpoint>(std::move(fixed));
   return {};
 }
 
@@ -333,7 +339,13 @@ void Listener::admit(int fd, const Endpoint& peer) {
   connection->source = source;
   // The access log names the address the client reached, which cannot be
   // asked of a closed socket: the handler may close it before the end.
-  if (connection->observed()) (void)connection->local();
+  if (connection->observed()) {
+    if (accepted_local_) {
+      connection->set_local(*accepted_local_);
+    } else {
+      (void)connection->local();
+    }
+  }
   live_.push_back(*connection);
   ++active_;
   ++shared_->connections;

@@ -167,6 +167,9 @@ class Listener : public boost::intrusive_ref_counter<Listener, boost::thread_uns
   int family_ = AF_UNSPEC;  // of the accepted sockets
   boost::asio::steady_timer wait_timer_;  // accept back-off, pause, end of a drain
   std::string bound_address_;
+  // The local address of every accepted socket, when the listener is bound
+  // to one (not a wildcard).
+  std::optional<Endpoint> accepted_local_;
   ConnectionList live_;
   std::size_t active_ = 0;
   SourceCounter sources_;

@@ -31,6 +31,9 @@ class ServerConnection final : public Connection {
     socket_peer_ = std::make_unique<Endpoint>(std::exchange(peer_, peer));
     if (local) local_ = std::make_unique<Endpoint>(*local);
   }
+  // The address the client reached, when the listener knows it without
+  // asking the socket.
+  void set_local(const Endpoint& local) { local_ = std::make_unique<Endpoint>(local); }
   // The socket's own peer when a PROXY header named another client.
   const Endpoint* socket_peer() const { return socket_peer_.get(); }
   bool observed() const { return annotations_ != nullptr; }
