@@ -26,25 +26,6 @@ std::string ask_hello(std::uint16_t port) {
   return c.read_all(3s);
 }
 
-// Running: a process that exited is gone even while it waits, a zombie, for
-// a parent (not this test) to reap it.
-bool alive(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text;
-  std::getline(stat, text);
-  const auto end = text.rfind(')');
-  return end != std::string::npos && end + 2 < text.size() && text[end + 2] != 'Z';
-}
-
-bool wait_gone(pid_t pid, Millis timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (alive(pid)) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
-
 // The first number `pattern` captures in `text`, or -1.
 pid_t captured_pid(const std::string& text, const std::string& pattern) {
   std::smatch m;

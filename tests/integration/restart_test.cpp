@@ -96,23 +96,6 @@ class ClientLoop {
   std::vector<std::thread> threads_;
 };
 
-// Running: a process that exited is gone even while it waits, a zombie, for
-// a parent (not this test) to reap it.
-bool alive(pid_t pid) {
-  const std::string stat = run_command({"cat", "/proc/" + std::to_string(pid) + "/stat"}).out;
-  const auto paren = stat.rfind(')');
-  return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] != 'Z';
-}
-
-bool wait_gone(pid_t pid, Millis timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (alive(pid)) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
-
 // The pid of the newest process that logged it serves after an upgrade.
 pid_t newest_upgraded(const std::string& log) {
   static const std::regex line(R"(upgrade: this process \(pid (\d+)\) serves every listener now)");

@@ -333,6 +333,22 @@ bool Daemon::running() {
   return !exit_code_;
 }
 
+bool wait_gone(pid_t pid, Millis timeout) {
+  const auto running = [pid] {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text;
+    std::getline(stat, text);
+    const auto end = text.rfind(')');
+    return end != std::string::npos && end + 2 < text.size() && text[end + 2] != 'Z';
+  };
+  const auto deadline = Clock::now() + timeout;
+  while (running()) {
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
 bool wait_fd(int fd, short events, Clock::time_point deadline) {
   pollfd p{fd, events, 0};
   for (;;) {

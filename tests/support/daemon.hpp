@@ -26,6 +26,10 @@ std::string porticod_path();
 // an error.
 bool wait_fd(int fd, short events, Clock::time_point deadline);
 
+// Waits until process `pid` (not necessarily this one's child) has exited:
+// a zombie waiting for its parent counts as gone. False at `timeout`.
+bool wait_gone(pid_t pid, Millis timeout);
+
 // A fresh directory, removed with everything in it on destruction.
 class TempDir {
  public:
