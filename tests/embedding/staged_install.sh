@@ -69,6 +69,9 @@ timeout 300 "$cmake" -S "$example" -B "$work/build" -DCMAKE_PREFIX_PATH="$prefix
 timeout 480 "$cmake" --build "$work/build" -j2 || fail "building the example failed"
 
 echo "== running it"
+# Made before the program starts: the loop below may read it before the
+# background shell has opened it.
+: >"$work/out"
 "$work/build/portico-embed" >"$work/out" 2>"$work/err" &
 pid=$!
 shout_port= echo_port=
@@ -137,6 +140,7 @@ handler = "hello"
 who = "staged install"
 TOML
 "$prefix/sbin/porticod" --check -c "$work/porticod.toml" || fail "porticod --check refused the plugin's config"
+: >"$work/porticod.log"
 "$prefix/sbin/porticod" -c "$work/porticod.toml" 2>"$work/porticod.log" &
 daemon_pid=$!
 hello_port=
