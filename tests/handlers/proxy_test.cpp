@@ -24,6 +24,7 @@
 #include <catch2/catch.hpp>
 
 #include <portico/proxy_protocol.hpp>
+#include "handlers/service_support.hpp"
 #include "support/daemon.hpp"
 
 using namespace portico::test;
@@ -207,15 +208,6 @@ std::string random_bytes(std::size_t n, unsigned seed) {
   std::string out(n, '\0');
   for (auto& c : out) c = static_cast<char>(gen() & 0xff);
   return out;
-}
-
-// The resident set size of process `pid` in KiB, or -1 when unknown.
-long rss_kib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
 }
 
 std::uint16_t local_port(int fd) {

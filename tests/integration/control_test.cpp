@@ -465,16 +465,7 @@ TEST_CASE("an upgrade (SIGUSR2) hands the control socket to the new process", "[
   const auto status = c.ctl({"status"});
   CHECK(status.exit_code == 0);
   CHECK(status.out.starts_with("porticod 0.2.0, pid " + std::to_string(next) + ", up "));
-  // Not the test's child: gone once /proc has it no more, or as a zombie.
-  const auto alive = [next] {
-    std::ifstream stat("/proc/" + std::to_string(next) + "/stat");
-    std::string text;
-    std::getline(stat, text);
-    const auto end = text.rfind(')');
-    return end != std::string::npos && end + 2 < text.size() && text[end + 2] != 'Z';
-  };
   ::kill(next, SIGTERM);
-  for (int i = 0; i < 1500 && alive(); ++i) std::this_thread::sleep_for(10ms);
-  CHECK_FALSE(alive());
+  CHECK(wait_gone(next, 15s));
   CHECK_FALSE(std::filesystem::exists(c.socket));
 }
