@@ -126,6 +126,11 @@ std::string time_text(const ASN1_TIME* time) {
 }
 
 // The certificates of a PEM file (leaf first), or why there are none.
+// A certificate file as SSL_CTX_use_certificate_chain_file reads it: the
+// leaf with PEM_read_bio_X509_AUX ("TRUSTED CERTIFICATE" blocks count), the
+// chain after it with PEM_read_bio_X509 (which skips blocks of other types
+// and ignores bytes after a certificate's DER), until PEM's "no start line"
+// at the end. Read any other way, --check and the start would disagree.
 Result<std::vector<X509*>> read_certificates(const std::string& path) {
   BIO* bio = BIO_new_file(path.c_str(), "r");
   if (bio == nullptr) {
@@ -133,19 +138,22 @@ Result<std::vector<X509*>> read_certificates(const std::string& path) {
     return fail("cannot read {}: {}", quote_text(path), std::strerror(errno));
   }
   std::vector<X509*> certs;
-  // _AUX, as OpenSSL reads a leaf and CA files: "TRUSTED CERTIFICATE"
-  // blocks count too.
-  while (X509* cert = PEM_read_bio_X509_AUX(bio, nullptr, no_passphrase, nullptr)) certs.push_back(cert);
-  // The loop ends on "no start line" at the end of the file; anything else
-  // is a malformed certificate.
-  const unsigned long error = ERR_peek_last_error();
-  const bool clean_end = ERR_GET_REASON(error) == PEM_R_NO_START_LINE;
-  std::string why = clean_end ? std::string() : openssl_reason();
+  std::string why;
+  if (X509* leaf = PEM_read_bio_X509_AUX(bio, nullptr, no_passphrase, nullptr)) {
+    certs.push_back(leaf);
+    while (X509* cert = PEM_read_bio_X509(bio, nullptr, no_passphrase, nullptr)) certs.push_back(cert);
+    const unsigned long error = ERR_peek_last_error();
+    const bool clean_end = ERR_GET_LIB(error) == ERR_LIB_PEM && ERR_GET_REASON(error) == PEM_R_NO_START_LINE;
+    if (!clean_end) why = openssl_reason();
+  } else {
+    const unsigned long error = ERR_peek_last_error();
+    const bool no_start = ERR_GET_LIB(error) == ERR_LIB_PEM && ERR_GET_REASON(error) == PEM_R_NO_START_LINE;
+    why = no_start ? std::string("no PEM certificate in it") : openssl_reason();
+  }
   ERR_clear_error();
   BIO_free(bio);
-  if (!why.empty() || certs.empty()) {
+  if (!why.empty()) {
     for (X509* cert : certs) X509_free(cert);
-    if (certs.empty() && why.empty()) why = "no PEM certificate in it";
     return fail("{} is not a usable PEM certificate file: {}", quote_text(path), why);
   }
   return certs;
@@ -418,12 +426,13 @@ std::vector<TlsFinding> check_tls_files(const TlsConfig& config, std::chrono::se
     if (key && *key != nullptr) EVP_PKEY_free(*key);
   }
   if (!config.client_ca.empty()) {
-    auto cas = read_certificates(config.client_ca);
-    if (!cas) {
-      findings.push_back({true, "tls_client_ca", 0, cas.error().message()});
+    // As the start loads them (X509_load_cert_crl_file, which reads
+    // certificates and CRLs its own way); an unreadable file is said plainly.
+    if (BIO* bio = BIO_new_file(config.client_ca.c_str(), "r"); bio == nullptr) {
+      findings.push_back({true, "tls_client_ca", 0,
+                          fmt::format("cannot read {}: {}", quote_text(config.client_ca), std::strerror(errno))});
     } else {
-      for (X509* cert : *cas) X509_free(cert);
-      // As the start loads them.
+      BIO_free(bio);
       SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
       if (ctx != nullptr && SSL_CTX_load_verify_locations(ctx, config.client_ca.c_str(), nullptr) != 1) {
         findings.push_back({true, "tls_client_ca", 0,

@@ -120,3 +120,85 @@ TEST_CASE("TLS errors quote file names as portico quotes any value", "[tls]") {
   REQUIRE_FALSE(loaded);
   CHECK(loaded.error().message().starts_with("cannot use the key " + quoted + ": "));
 }
+
+// Found by the tls_files fuzz target: --check said no, the start said yes.
+// OpenSSL reads the certificates after the leaf with PEM_read_bio_X509,
+// which takes a certificate followed by more bytes in its block; --check
+// read them as the leaf is read, which does not.
+TEST_CASE("porticod --check reads a chain's certificates as the load does", "[tls]") {
+  TempDir dir;
+  const auto leaf = make_certificate(dir, "leaf", {});
+  const auto other = make_certificate(dir, "other", {});
+  std::FILE* in = std::fopen(other.cert.c_str(), "r");
+  REQUIRE(in != nullptr);
+  X509* cert = PEM_read_X509(in, nullptr, nullptr, nullptr);
+  std::fclose(in);
+  REQUIRE(cert != nullptr);
+  unsigned char* der = nullptr;
+  const int length = i2d_X509(cert, &der);
+  X509_free(cert);
+  REQUIRE(length > 0);
+  std::string block(reinterpret_cast<const char*>(der), static_cast<std::size_t>(length));
+  OPENSSL_free(der);
+  block += std::string(40, '\x45');
+
+  const std::string chain = (dir.path() / "chain.pem").string();
+  {
+    std::FILE* out = std::fopen(chain.c_str(), "w");
+    REQUIRE(out != nullptr);
+    std::FILE* leaf_in = std::fopen(leaf.cert.c_str(), "r");
+    REQUIRE(leaf_in != nullptr);
+    for (int c; (c = std::fgetc(leaf_in)) != EOF;) std::fputc(c, out);
+    std::fclose(leaf_in);
+    REQUIRE(PEM_write(out, "CERTIFICATE", "", reinterpret_cast<const unsigned char*>(block.data()),
+                      static_cast<long>(block.size())) > 0);
+    std::fclose(out);
+  }
+  const auto config = pair(chain, leaf.key);
+  CHECK(findings_text(portico::check_tls_files(config)) == "");
+  CHECK(portico::TlsServerContext::load(config));
+
+  // The same block as the leaf: both refuse it.
+  const std::string bad_leaf = (dir.path() / "bad-leaf.pem").string();
+  {
+    std::FILE* out = std::fopen(bad_leaf.c_str(), "w");
+    REQUIRE(out != nullptr);
+    REQUIRE(PEM_write(out, "CERTIFICATE", "", reinterpret_cast<const unsigned char*>(block.data()),
+                      static_cast<long>(block.size())) > 0);
+    std::fclose(out);
+  }
+  const auto refused = pair(bad_leaf, other.key);
+  const auto findings = portico::check_tls_files(refused);
+  INFO(findings_text(findings));
+  REQUIRE_FALSE(findings.empty());
+  CHECK(findings[0].message.starts_with("\"" + bad_leaf + "\" is not a usable PEM certificate file: "));
+  CHECK_FALSE(portico::TlsServerContext::load(refused));
+}
+
+// --check reads the client CA file as the load does, and says why it cannot.
+TEST_CASE("porticod --check refuses a client CA file the load refuses", "[tls]") {
+  TempDir dir;
+  const auto good = make_certificate(dir, "good", {});
+  auto config = pair(good.cert, good.key);
+  config.verify_client = portico::TlsVerifyClient::require;
+
+  config.client_ca = (dir.path() / "missing.pem").string();
+  auto findings = portico::check_tls_files(config);
+  REQUIRE(findings.size() == 1);
+  CHECK(findings[0].key == "tls_client_ca");
+  CHECK(findings[0].message == "cannot read \"" + config.client_ca + "\": No such file or directory");
+  CHECK_FALSE(portico::TlsServerContext::load(config));
+
+  config.client_ca = good.key;  // a file without a certificate
+  findings = portico::check_tls_files(config);
+  REQUIRE(findings.size() == 1);
+  CHECK(findings[0].key == "tls_client_ca");
+  CHECK(findings[0].message.starts_with("cannot load the client CAs \"" + good.key + "\": "));
+  const auto loaded = portico::TlsServerContext::load(config);
+  REQUIRE_FALSE(loaded);
+  CHECK(loaded.error().message() == findings[0].message);
+
+  config.client_ca = good.cert;
+  CHECK(findings_text(portico::check_tls_files(config)) == "");
+  CHECK(portico::TlsServerContext::load(config));
+}
