@@ -75,3 +75,31 @@ TEST_CASE("a TLS connection's line names what the handshake negotiated", "[acces
                "\"tls_client_subject\":\"CN=alice \\\"admin\\\"\",\"tls_client_hash\":\"SHA256:ab\","
                "\"tls_resumed\":true}\n");
 }
+
+// The access log writes addresses, ports and durations itself (not through
+// inet_ntop and a float format, which cost most of a line): every digit
+// checked at the edges.
+TEST_CASE("addresses, ports and durations are written digit for digit", "[access_log]") {
+  const auto line = [](const char* peer_ip, std::uint16_t peer_port, const char* local_ip, std::uint16_t local_port,
+                       std::int64_t micros, std::vector<std::pair<std::string, std::string>> fields = {}) {
+    Endpoint peer{boost::asio::ip::make_address(peer_ip), peer_port, false, {}};
+    Endpoint local{boost::asio::ip::make_address(local_ip), local_port, false, {}};
+    const ConnectionRecord record{"l", "greeting", peer, nullptr, local, {}, std::chrono::microseconds(micros),
+                                  0, 18446744073709551615ull, ConnectionEnd::handler_done, {}, fields, nullptr};
+    std::string out;
+    format_connection(out, AccessLogFormat::logfmt, record, std::chrono::system_clock::time_point());
+    return out;
+  };
+  CHECK(line("0.0.0.0", 0, "255.255.255.255", 65535, 0) ==
+        "time=1970-01-01T00:00:00.000Z listener=l handler=greeting peer=0.0.0.0:0 local=255.255.255.255:65535 "
+        "duration=0.000000 bytes_in=0 bytes_out=18446744073709551615 end=handler_done\n");
+  CHECK(line("10.0.100.9", 8, "::", 1, 999999).find(" peer=10.0.100.9:8 local=[::]:1 duration=0.999999 ") !=
+        std::string::npos);
+  CHECK(line("192.168.1.20", 10000, "::ffff:10.1.2.3", 80, 12000001).find(" duration=12.000001 ") !=
+        std::string::npos);
+  CHECK(line("1.2.3.4", 5, "fe80::1:2", 6, 3601000000).find(" local=[fe80::1:2]:6 duration=3601.000000 ") !=
+        std::string::npos);
+  // A handler's key is made a key; its value is quoted like any other.
+  CHECK(line("1.2.3.4", 5, "1.2.3.4", 6, 1, {{"Up-Stream key", "a b"}}).find(" up_stream_key=\"a b\"\n") !=
+        std::string::npos);
+}
