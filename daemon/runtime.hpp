@@ -130,6 +130,9 @@ class Runtime {
   ControlServer::Answer status_answer(bool json) const;
   ControlServer::Answer connections_answer(const control::Request& request) const;
   void reload_request(const control::Request& request, const ControlServer::Peer& peer, ControlServer::Reply reply);
+  // What status says of an upgrade: "none", "waiting_for_reload" (asked
+  // during a reload), "starting" (the new process runs, not yet ready).
+  std::string_view upgrade_state() const;
   void upgrade_request(const control::Request& request, const ControlServer::Peer& peer, ControlServer::Reply reply);
   void diff_request(const control::Request& request, ControlServer::Reply reply);
   void drain_request(const control::Request& request, const ControlServer::Peer& peer, ControlServer::Reply reply);

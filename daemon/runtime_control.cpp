@@ -231,6 +231,12 @@ void Runtime::answer(const Request& request, const ControlServer::Peer& peer, Co
   reply(error_answer(request.json, control::exit_usage, fmt::format("unknown command {}", quote_text(command))));
 }
 
+std::string_view Runtime::upgrade_state() const {
+  if (successor_) return "starting";
+  if (upgrade_waiting_) return "waiting_for_reload";
+  return "none";
+}
+
 Answer Runtime::status_answer(bool json) const {
   const auto listeners = server_.listener_status();
   const std::string file = source_.path.empty() ? std::string(embedded_default_name) : source_.path;
@@ -244,6 +250,11 @@ Answer Runtime::status_answer(bool json) const {
         .field("config", file)
         .field("loaded", format_time(loaded_at_))
         .field("stopping", stopping_)
+        .key("upgrade")
+        .begin_object()
+        .field("state", upgrade_state())
+        .field("new_pid", static_cast<std::int64_t>(successor_ ? successor_->pid() : 0))
+        .end_object()
         .key("reloads")
         .begin_object()
         .field("ok", reloads_ok_)
@@ -280,8 +291,13 @@ Answer Runtime::status_answer(bool json) const {
     return json_answer(out);
   }
   std::vector<std::string> body;
-  body.push_back(fmt::format("porticod {}, pid {}, up {}{}", version(), getpid(), format_age(since(started_at_)),
-                             stopping_ ? ", stopping" : ""));
+  std::string state = stopping_ ? ", stopping" : "";
+  if (successor_) {
+    state += fmt::format(", upgrading (new process {})", successor_->pid());
+  } else if (upgrade_waiting_) {
+    state += ", upgrading (waiting for the reload to be applied)";
+  }
+  body.push_back(fmt::format("porticod {}, pid {}, up {}{}", version(), getpid(), format_age(since(started_at_)), state));
   body.push_back(fmt::format("config {}, loaded {} ({} ago); reloads: {} ok, {} failed", escape_text(file),
                              format_time(loaded_at_), format_age(since(loaded_at_)), reloads_ok_, reloads_failed_));
   body.push_back(fmt::format("{} listener(s), {} open connection(s)", listeners.size(), server_.connection_count()));

@@ -19,8 +19,6 @@ using namespace portico::test;
 
 namespace {
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
 // A listening socket of the test's own, standing for a proxy's upstream.
 struct Upstream {
   // Close-on-exec: porticod, started after it, must not hold it open.

@@ -47,6 +47,8 @@ inline std::string jq(const std::string& json, const std::string& filter) {
 }
 
 // A table row with its padding squeezed to one space.
+inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
 inline std::string squeeze(const std::string& text) { return std::regex_replace(text, std::regex(" +"), " "); }
 
 }  // namespace portico::test

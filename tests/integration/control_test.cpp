@@ -36,8 +36,6 @@ std::string ask_hello(std::uint16_t port) {
   return c.read_all(3s);
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
 }  // namespace
 
 TEST_CASE("porticoctl status shows each listener's address, handler, state and counters", "[control]") {

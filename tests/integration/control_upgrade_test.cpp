@@ -172,6 +172,12 @@ TEST_CASE("during an upgrade another upgrade and a reload are refused with exit 
   d.signal(SIGHUP);
   CHECK(d.wait_log("received SIGHUP: an upgrade is in progress " + in_progress + ": no reload"));
   CHECK(ask_hello(d.port()) == "Hello from server!\n");
+  // status says so.
+  const auto status = c.ctl({"status"});
+  CHECK(status.out.starts_with("porticod 0.2.0, pid " + std::to_string(d.pid()) + ", up "));
+  CHECK(contains(status.out.substr(0, status.out.find('\n')), ", upgrading " + in_progress));
+  CHECK(jq(c.ctl({"status", "--json"}).out, ".upgrade | [.state, .new_pid] | @csv") ==
+        "\"starting\"," + std::to_string(pending));
 
   // Let the new process go on: its plugin is empty, so it fails.
   ::close(held.open_writer());
@@ -188,7 +194,10 @@ TEST_CASE("during an upgrade another upgrade and a reload are refused with exit 
   CHECK(late.err == "porticoctl: upgrade failed: the new process (pid " + std::to_string(killed) +
                         ") was not ready within 1s (killed); still serving\n");
   CHECK(ask_hello(d.port()) == "Hello from server!\n");
-  CHECK(c.ctl({"status"}).out.starts_with("porticod 0.2.0, pid " + std::to_string(d.pid()) + ", up "));
+  const auto after = c.ctl({"status"});
+  CHECK(after.out.starts_with("porticod 0.2.0, pid " + std::to_string(d.pid()) + ", up "));
+  CHECK_FALSE(contains(after.out, "upgrading"));
+  CHECK(jq(c.ctl({"status", "--json"}).out, ".upgrade | [.state, .new_pid] | @csv") == "\"none\",0");
   CHECK(d.running());
 }
 
@@ -206,6 +215,9 @@ TEST_CASE("an upgrade asked during a reload starts once the reload is applied", 
   CHECK(second.exit_code == 75);
   CHECK(second.err ==
         "porticoctl: an upgrade is in progress already (waiting for a reload): this one is refused\n");
+  const auto status = c.ctl({"status"});
+  CHECK(status.out.substr(0, status.out.find('\n')).ends_with(", upgrading (waiting for the reload to be applied)"));
+  CHECK(jq(c.ctl({"status", "--json"}).out, ".upgrade | [.state, .new_pid] | @csv") == "\"waiting_for_reload\",0");
 
   // The file the new process will read; the reload read the old one.
   const int writer = held.open_writer();
