@@ -41,6 +41,9 @@ BALANCE = {
 # run to show what the feature costs: an access log file (logfmt), and a
 # metrics listener present (scraped once a second, as Prometheus would).
 PORTICOD_VARIANTS = ("porticod-accesslog", "porticod-metrics")
+# What each may cost: server CPU per operation at most this much above plain
+# porticod's in the same round.
+VARIANT_BUDGETS = {"porticod-accesslog": 0.10, "porticod-metrics": 0.02}
 
 
 def is_porticod(name):

@@ -5,7 +5,7 @@ import platform
 
 from .balance import fmt_max_min, fmt_shares
 from .common import (BALANCE_UPSTREAMS, BALANCE_WORKLOADS, BENCH_DIR, FLOOR, PROXY_WORKLOADS, REFERENCE, TLS_WORKLOADS,
-                     bench_mode, is_idle, rate_of)
+                     VARIANT_BUDGETS, bench_mode, is_idle, rate_of)
 from .processes import run_quiet
 
 CLIENT_BOUND = 0.9  # share of its core above which portico-bench may be the limit
@@ -171,10 +171,35 @@ def tables(results, workloads, args):
         if spread:
             unit = "MB/s" if w in ("stream", "proxy-stream") else "ops/s"
             notes.append(f"- every round ({unit}): " + "; ".join(spread))
+        notes += variant_costs(rows)
         out.append("")
         if notes:
             out.extend(notes + [""])
     return "\n".join(out)
+
+
+def variant_costs(rows):
+    """A feature's cost as a ratio per round: each round measures plain
+    porticod and the variant one after the other, so that a slow minute of a
+    shared machine hits both; the median of those ratios moves much less
+    than the ratio of two medians."""
+    plain = next((r for r in rows if r["server"] == "porticod" and r["status"] == "ok"), None)
+    if not plain or not plain.get("round_cpu"):
+        return []
+    notes = []
+    for r in rows:
+        if r["server"] not in VARIANT_BUDGETS or r["status"] != "ok" or not r.get("round_cpu"):
+            continue
+        ratios = [v / p for v, p in zip(r["round_cpu"], plain["round_cpu"]) if v and p]
+        if not ratios:
+            continue
+        middle = sorted(ratios)[(len(ratios) - 1) // 2]
+        budget = VARIANT_BUDGETS[r["server"]]
+        verdict = "within" if middle <= 1 + budget else "over"
+        notes.append(f"- {r['server']}: server CPU per op against porticod's, round by round: "
+                     + ", ".join(f"{x:.2f}×" for x in ratios)
+                     + f"; median {middle:.2f}×, {verdict} its budget of {1 + budget:.2f}×")
+    return notes
 
 
 def versions(peers, names):

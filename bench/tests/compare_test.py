@@ -273,6 +273,22 @@ class Tables(unittest.TestCase):
         self.assertIn("connections per upstream (over the warm-up and the window; the shares count 1024-byte "
                       "requests the same way): haproxy 10/10/11/9", text)
 
+    def test_a_feature_is_set_beside_plain_porticod_round_by_round(self):
+        results = [
+            {"server": "porticod", "workload": "greeting", "status": "ok", "data": self.data(100000),
+             "rounds": [20000, 21000, 19000], "round_cpu": [20.0, 25.0, 22.0]},
+            {"server": "porticod-accesslog", "workload": "greeting", "status": "ok", "data": self.data(100000),
+             "rounds": [20000, 20000, 18000], "round_cpu": [21.0, 26.0, None]},
+            {"server": "porticod-metrics", "workload": "greeting", "status": "ok", "data": self.data(100000),
+             "rounds": [20000, 20000, 18000], "round_cpu": [20.8, 25.0, 22.66]},
+        ]
+        text = tables(results, ["greeting"], self.args)
+        # A failed round has no ratio; the median of two is the lower.
+        self.assertIn("- porticod-accesslog: server CPU per op against porticod's, round by round: 1.05×, 1.04×; "
+                      "median 1.04×, within its budget of 1.10×", text)
+        self.assertIn("- porticod-metrics: server CPU per op against porticod's, round by round: 1.04×, 1.00×, 1.03×; "
+                      "median 1.03×, over its budget of 1.02×", text)
+
 
 class Sets(unittest.TestCase):
     def test_the_new_workloads_run_only_when_asked(self):
