@@ -250,6 +250,18 @@ void Runtime::stop(std::string_view why, bool handed_over) {
   if (handed_over) server_.hand_over();
   log_->info("{}: no longer accepting; waiting up to {} for {} connection(s)", why,
              format_duration(config_.daemon.shutdown_timeout), server_.connection_count());
+  // What waits for a reload is answered now: the file being read (a plugin
+  // being loaded) may not come back before this process exits, and an
+  // unanswered porticoctl would only see the control socket close.
+  ReloadOutcome stopped;
+  stopped.result = ReloadOutcome::Status::stopping;
+  stopped.file = source_.path.empty() ? std::string(embedded_default_name) : source_.path;
+  for (auto& waiter : std::exchange(reload_waiters_, {})) waiter(stopped);
+  if (running_reload_waiters_) {
+    for (auto& waiter : std::exchange(*running_reload_waiters_, {})) waiter(stopped);
+  }
+  // An upgrade waiting for the reload answers "porticod is stopping".
+  for (auto& waiting : std::exchange(after_reload_, {})) waiting();
   server_.shutdown(config_.daemon.shutdown_timeout, [this] {
     log_->info("porticod stopped");
     stop_signals_.cancel();
@@ -386,9 +398,11 @@ void Runtime::reload(std::string trigger, ReloadDone done) {
                  reload_queued_ = false;
                  reload_running_ = true;
                  *waiters = std::exchange(reload_waiters_, {});
+                 running_reload_waiters_ = waiters;
                  notifier_.reloading();
                },
                [this, waiters](LoadResult loaded) {
+                 running_reload_waiters_.reset();
                  apply_reload(std::move(loaded), std::move(*waiters));
                  reload_running_ = false;
                  if (reload_queued_) return;

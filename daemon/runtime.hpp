@@ -177,6 +177,8 @@ class Runtime {
   bool reload_queued_ = false;
   // A reload reads its file or is being applied.
   bool reload_running_ = false;
+  // The requests the running reload answers; stop() answers them at once.
+  std::shared_ptr<std::vector<ReloadDone>> running_reload_waiters_;
   // What must wait until no reload is queued or running (an upgrade).
   std::vector<std::function<void()>> after_reload_;
   // What must wait until no load runs (a probe looks handler types up in

@@ -238,3 +238,31 @@ TEST_CASE("an upgrade asked during a reload starts once the reload is applied", 
   ::kill(next, SIGTERM);
   CHECK(wait_gone(next, 15s));
 }
+
+// A stop answers what waits for a reload at once: the file being read may
+// not come back before the process exits (here a plugin whose open(2)
+// waits), and porticoctl would otherwise see only the socket close.
+TEST_CASE("a stop during a reload answers the reload and the upgrade waiting for it", "[control][upgrade][reload]") {
+  Controlled c;
+  auto d = Daemon::start(c.config(hello));
+  HeldPlugin held;
+  d.rewrite_config(c.config(hello, held.daemon_keys()));
+  auto reload = std::async(std::launch::async, [&c] { return c.ctl({"reload"}, 40s); });
+  REQUIRE(d.wait_log("porticoctl reload by uid 0 (pid "));
+  auto up = std::async(std::launch::async, [&c] { return c.ctl({"upgrade"}, 40s); });
+  REQUIRE(d.wait_log("): a reload is in progress: upgrading once it is applied"));
+
+  d.signal(SIGTERM);
+  const auto reloaded = reload.get();
+  CHECK(reloaded.exit_code == 1);
+  CHECK(reloaded.err == "porticoctl: porticod is stopping: no reload\n");
+  const auto upgraded = up.get();
+  CHECK(upgraded.exit_code == 1);
+  CHECK(upgraded.err == "porticoctl: porticod is stopping: no upgrade\n");
+  CHECK(d.wait_log("): porticod is stopping: no upgrade"));
+
+  // The process exits once the reading thread is back.
+  ::close(held.open_writer());
+  CHECK(d.wait_exit(15s) == 0);
+  CHECK(d.log().find("): upgrading: started ") == std::string::npos);
+}
