@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "integration/control_support.hpp"
+#include "support/certs.hpp"
 
 using namespace portico::test;
 
@@ -103,11 +104,9 @@ TEST_CASE("porticoctl probe passes on a healthy config and names the listeners t
   // certificate (porticod runs as nobody: both readable by all).
   const std::string program = dir.write("program.sh", "#!/bin/sh\necho hi\n");
   chmod(program.c_str(), 0755);
-  const std::string cert = (dir.path() / "cert.pem").string();
-  const std::string key = (dir.path() / "key.pem").string();
-  REQUIRE(std::system(("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
-                       "-subj /CN=localhost -keyout " + key + " -out " + cert + " 2>/dev/null")
-                          .c_str()) == 0);
+  const auto made = make_certificate(dir, "server", {});
+  const std::string& cert = made.cert;
+  const std::string& key = made.key;
   chmod(key.c_str(), 0644);
   Upstream upstream;
   const std::string listeners = greeting + R"(
