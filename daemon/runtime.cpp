@@ -183,6 +183,11 @@ int Runtime::run(const Config& config) {
   // Every connection ended and was recorded: write what is buffered.
   if (access_log_) access_log_->stop();
   remove_files();
+  // The destructor waits for the thread reading a configuration: say why
+  // the exit may take long (a plugin whose load does not return).
+  if (loading_) {
+    log_->warn("exiting once the configuration being read for a reload is read (a plugin still loading?)");
+  }
   return exit_ok;
 }
 

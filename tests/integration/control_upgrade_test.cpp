@@ -261,7 +261,9 @@ TEST_CASE("a stop during a reload answers the reload and the upgrade waiting for
   CHECK(upgraded.err == "porticoctl: porticod is stopping: no upgrade\n");
   CHECK(d.wait_log("): porticod is stopping: no upgrade"));
 
-  // The process exits once the reading thread is back.
+  // The process exits once the reading thread is back, and says so.
+  CHECK(d.wait_log("exiting once the configuration being read for a reload is read (a plugin still loading?)"));
+  CHECK(d.running());
   ::close(held.open_writer());
   CHECK(d.wait_exit(15s) == 0);
   CHECK(d.log().find("): upgrading: started ") == std::string::npos);
