@@ -93,7 +93,8 @@ class EndpointText {
 // Microseconds as seconds with six decimals, "0.000210", exactly.
 void append_seconds(std::string& out, std::chrono::microseconds value) {
   const auto us = static_cast<std::uint64_t>(std::max<std::int64_t>(value.count(), 0));
-  out += fmt::format_int(us / 1000000).str();
+  const fmt::format_int seconds(us / 1000000);
+  out.append(seconds.data(), seconds.size());
   char fraction[7] = {'.', '0', '0', '0', '0', '0', '0'};
   std::uint64_t rest = us % 1000000;
   for (std::size_t i = 6; i > 0; --i, rest /= 10) fraction[i] = static_cast<char>('0' + rest % 10);
