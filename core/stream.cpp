@@ -43,9 +43,6 @@ struct SocketState : Stream::socket_type {
   static auto& bits(Stream::socket_type& socket) {
     return (socket.*(&SocketState::impl_)).get_implementation().state_;
   }
-  static auto* reactor_data(Stream::socket_type& socket) {
-    return (socket.*(&SocketState::impl_)).get_implementation().reactor_data_;
-  }
 };
 
 void adopt_accepted(Stream::socket_type& socket, error_code&) {
@@ -58,40 +55,9 @@ void may_be_copied(Stream::socket_type& socket) {
   if (socket.is_open()) SocketState::bits(socket) |= asio::detail::socket_ops::possible_dup;
 }
 
-// The reactor keeps a third fact per descriptor: whether the next read may
-// be tried at once, before waiting for epoll to report data. It starts a
-// read with that try unless the last read found nothing at all (an EOF),
-// so a relay or an echo that waits for the next message after every
-// message spends one recv() per message that fails with EAGAIN: two per
-// proxied round trip, next to the two that carry data and the two sends.
-// A stream socket's read that returned less than it asked for emptied the
-// socket, though; what comes next is reported by epoll (edge-triggered),
-// which sets the flag again. So after a short read the flag is cleared.
-// That happens as the read's completion runs, and completions run in the
-// order queued, ahead of the descriptors a later epoll_wait reports: an
-// event that came after the read always sets the flag after this cleared
-// it, and an event about bytes the read took already costs one recv that
-// finds nothing, as before.
-// It is a private member of the reactor's descriptor state: reached through
-// an explicit instantiation, which may name private members. Every reactor
-// call runs on the io_context's one thread (see Server), as this does.
-using DescriptorState = asio::detail::epoll_reactor::descriptor_state;
-using SpeculativeFlags = bool[asio::detail::epoll_reactor::max_ops];
-SpeculativeFlags DescriptorState::*speculative_flags();
-template <SpeculativeFlags DescriptorState::*Member>
-struct ExposeSpeculativeFlags {
-  friend SpeculativeFlags DescriptorState::*speculative_flags() { return Member; }
-};
-template struct ExposeSpeculativeFlags<&DescriptorState::try_speculative_>;
-
-void socket_emptied(Stream::socket_type& socket) {
-  DescriptorState* state = SocketState::reactor_data(socket);
-  if (state != nullptr) (state->*speculative_flags())[asio::detail::epoll_reactor::read_op] = false;
-}
 #else
 void adopt_accepted(Stream::socket_type& socket, error_code& ec) { socket.non_blocking(true, ec); }
 void may_be_copied(Stream::socket_type&) {}
-void socket_emptied(Stream::socket_type&) {}
 #endif
 
 }  // namespace
@@ -302,17 +268,19 @@ asio::awaitable<IoResult> Stream::receive(asio::mutable_buffer buffer, Duration 
     const std::size_t n = try_read(buffer, ec);
     if (!would_block(ec)) co_return finish(ec, n);
   }
-  // The event loop reads straight into `buffer` when data comes, and tries
-  // at once only when the last read did not empty the socket: no system
-  // call is spent on a read that would block, nor on re-arming the
-  // descriptor as a wait for readiness would.
+  // The event loop reads straight into `buffer` when data comes: no system
+  // call is spent on re-arming the descriptor as a wait for readiness would.
+  // It tries the read at once first, even after a read that returned less
+  // than it asked for: the peer's end (or a reset) may have come with those
+  // bytes, reported by the same edge of epoll, and the next read is the only
+  // one that sees it. (Skipping that try, as an earlier version did, left
+  // such a connection waiting until its idle timeout.)
   socket_type& socket = registered_socket(ec);
   if (ec) co_return finish(ec, 0);
   const bool armed = arm(timeout);
   activity_ = Activity::reading;
   auto [read_ec, n] = co_await socket.async_read_some(buffer, use_tuple);
   if (armed) disarm();
-  if (!read_ec && n < buffer.size() && socket.is_open()) socket_emptied(socket);
   bytes_received_ += n;
   co_return finish(read_ec, n);
 }

@@ -1,11 +1,13 @@
 // The echo handler (RFC 862), driven through the real porticod over 127.0.0.1.
 
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <random>
+#include <thread>
 
 #include <catch2/catch.hpp>
 
@@ -103,6 +105,25 @@ TEST_CASE("echo returns everything after a half-close, then closes", "[handlers]
   CHECK(closed);
   REQUIRE(back.size() == payload.size());
   CHECK(back == payload);
+}
+
+// A message and the client's end that come together are reported by one
+// edge of epoll: the read that takes the message leaves the end in the
+// socket, and only a read tried at once sees it. porticod is stopped while
+// both arrive, so that they surely come together.
+TEST_CASE("echo closes when a message and the client's end come together", "[handlers][echo]") {
+  auto d = Daemon::start(service_config("echo"));
+  Client c(d.port());
+  REQUIRE(c.send("first\n"));
+  REQUIRE(c.read_exactly(6, 3s) == "first\n");
+  REQUIRE(::kill(d.pid(), SIGSTOP) == 0);
+  REQUIRE(c.send("last\n"));
+  c.shutdown_write();
+  std::this_thread::sleep_for(100ms);
+  REQUIRE(::kill(d.pid(), SIGCONT) == 0);
+  bool closed = false;
+  CHECK(c.read_all(5s, &closed) == "last\n");
+  CHECK(closed);
 }
 
 TEST_CASE("echo to a client that sends but never reads holds no memory of its own", "[handlers][echo]") {

@@ -1,8 +1,8 @@
 // What echo, discard and the proxy cost the event loop, counted with strace
 // attached to porticod: a connection that waited is registered with epoll
 // once (EPOLL_CTL_ADD), and its close removes it from epoll by itself, so no
-// EPOLL_CTL_DEL is due; a message that emptied the socket is not followed by
-// a read that fails with EAGAIN. Skipped, saying why, where strace is
+// EPOLL_CTL_DEL is due; a message is read in one read, followed by at most
+// one that finds the socket empty. Skipped, saying why, where strace is
 // missing or may not attach (ptrace not permitted).
 
 #include <fcntl.h>
@@ -157,7 +157,7 @@ TEST_CASE("echo and discard close their connections without an EPOLL_CTL_DEL eac
   CHECK(removed == 0);
 }
 
-TEST_CASE("a proxied round trip reads each message once: no read that fails with EAGAIN after it",
+TEST_CASE("a proxied round trip reads each message once, and tries one more read for an end that came with it",
           "[handlers][proxy][echo]") {
   // porticod's own echo on a Unix socket as the upstream: the trace sees
   // the proxy's reads and the echo's.
@@ -186,8 +186,12 @@ TEST_CASE("a proxied round trip reads each message once: no read that fails with
   const std::string calls = trace->stop();
   INFO("reads for " << round_trips << " round trips:\n" << calls);
   // Each round trip: the proxy reads the request and the answer, the echo
-  // the request; each read that empties its socket is the last until epoll
-  // reports more. (Before, each was followed by one that failed: 150 more.)
-  CHECK(count(calls, "EAGAIN") <= 3);
-  CHECK(count(calls, "recvfrom(") >= 3 * round_trips);
+  // the request, each in one read; each is followed by one read that finds
+  // the socket empty: the peer's end may have come with the message, on
+  // the same edge of epoll, and only that read would see it (see "echo
+  // closes when a message and the client's end come together").
+  CHECK(count(calls, "EAGAIN") <= 3 * round_trips + 3);
+  const std::size_t with_data = count(calls, "recvfrom(") - count(calls, "EAGAIN");
+  CHECK(with_data >= 3 * round_trips);
+  CHECK(with_data <= 3 * round_trips + 3);
 }
