@@ -138,17 +138,19 @@ Result<std::vector<X509*>> read_certificates(const std::string& path) {
     return fail("cannot read {}: {}", quote_text(path), std::strerror(errno));
   }
   std::vector<X509*> certs;
-  std::string why;
   if (X509* leaf = PEM_read_bio_X509_AUX(bio, nullptr, no_passphrase, nullptr)) {
     certs.push_back(leaf);
     while (X509* cert = PEM_read_bio_X509(bio, nullptr, no_passphrase, nullptr)) certs.push_back(cert);
-    const unsigned long error = ERR_peek_last_error();
-    const bool clean_end = ERR_GET_LIB(error) == ERR_LIB_PEM && ERR_GET_REASON(error) == PEM_R_NO_START_LINE;
-    if (!clean_end) why = openssl_reason();
-  } else {
-    const unsigned long error = ERR_peek_last_error();
-    const bool no_start = ERR_GET_LIB(error) == ERR_LIB_PEM && ERR_GET_REASON(error) == PEM_R_NO_START_LINE;
-    why = no_start ? std::string("no PEM certificate in it") : openssl_reason();
+  }
+  // Reading stops at an error: PEM's "no start line" is the end of the
+  // file (or, before any certificate, a file without one).
+  const unsigned long error = ERR_peek_last_error();
+  const bool no_start_line = ERR_GET_LIB(error) == ERR_LIB_PEM && ERR_GET_REASON(error) == PEM_R_NO_START_LINE;
+  std::string why;
+  if (!no_start_line) {
+    why = openssl_reason();
+  } else if (certs.empty()) {
+    why = "no PEM certificate in it";
   }
   ERR_clear_error();
   BIO_free(bio);

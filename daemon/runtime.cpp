@@ -45,6 +45,8 @@ std::string left_behind(std::string_view what, const std::string& path, int erro
 
 }  // namespace
 
+std::string ConfigSource::name() const { return path.empty() ? std::string(embedded_default_name) : path; }
+
 LoadResult ConfigSource::load(const std::string& file, const Registry& registry, bool load_plugins) const {
   PluginLoader loader = load_plugin;
   if (!load_plugins) {
@@ -260,7 +262,7 @@ void Runtime::stop(std::string_view why, bool handed_over) {
   // unanswered porticoctl would only see the control socket close.
   ReloadOutcome stopped;
   stopped.result = ReloadOutcome::Status::stopping;
-  stopped.file = source_.path.empty() ? std::string(embedded_default_name) : source_.path;
+  stopped.file = source_.name();
   for (auto& waiter : std::exchange(reload_waiters_, {})) waiter(stopped);
   if (running_reload_waiters_) {
     for (auto& waiter : std::exchange(*running_reload_waiters_, {})) waiter(stopped);
@@ -391,8 +393,7 @@ void Runtime::reload(std::string trigger, ReloadDone done) {
     return;
   }
   if (done) reload_waiters_.push_back(std::move(done));
-  log_->info("{}: reloading {}", trigger,
-             escape_text(source_.path.empty() ? std::string(embedded_default_name) : source_.path));
+  log_->info("{}: reloading {}", trigger, escape_text(source_.name()));
   // One that has not begun reading will read the file as it is now: it
   // answers this request too.
   if (reload_queued_) return;
@@ -450,7 +451,7 @@ void Runtime::start_next_load() {
 
 void Runtime::apply_reload(LoadResult loaded, std::vector<ReloadDone> waiters) {
   ReloadOutcome outcome;
-  outcome.file = source_.path.empty() ? std::string(embedded_default_name) : source_.path;
+  outcome.file = source_.name();
   const auto answer = [&] {
     for (const auto& waiter : waiters) waiter(outcome);
   };

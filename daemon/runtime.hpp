@@ -35,6 +35,8 @@ namespace portico {
 struct ConfigSource {
   std::string path;        // empty for the embedded default
   PluginLoader load_plugin;
+  // The file's name as messages give it: the path, or the embedded default's name.
+  std::string name() const;
   // Whether the plugin at a path is loaded already.
   std::function<bool(const std::string&)> plugin_loaded;
   LoadResult load(const Registry& registry) const { return load(path, registry, true); }

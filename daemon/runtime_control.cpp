@@ -239,7 +239,7 @@ std::string_view Runtime::upgrade_state() const {
 
 Answer Runtime::status_answer(bool json) const {
   const auto listeners = server_.listener_status();
-  const std::string file = source_.path.empty() ? std::string(embedded_default_name) : source_.path;
+  const std::string file = source_.name();
   if (json) {
     JsonWriter out;
     out.begin_object()

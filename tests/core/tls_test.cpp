@@ -7,6 +7,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 
 #include <catch2/catch.hpp>
 
@@ -33,6 +35,31 @@ std::string findings_text(const std::vector<portico::TlsFinding>& findings) {
   std::string out;
   for (const auto& f : findings) out += (f.error ? "error: " : "warning: ") + f.key + ": " + f.message + "\n";
   return out;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// The first certificate of a PEM file.
+X509* read_certificate(const std::string& path) {
+  std::FILE* in = std::fopen(path.c_str(), "r");
+  REQUIRE(in != nullptr);
+  X509* cert = PEM_read_X509(in, nullptr, nullptr, nullptr);
+  std::fclose(in);
+  REQUIRE(cert != nullptr);
+  return cert;
+}
+
+// Writes `prefix` (PEM text) and then `der` as one CERTIFICATE block to `path`.
+void write_certificate_block(const std::string& path, const std::string& prefix, const std::string& der) {
+  std::FILE* out = std::fopen(path.c_str(), "w");
+  REQUIRE(out != nullptr);
+  std::fputs(prefix.c_str(), out);
+  REQUIRE(PEM_write(out, "CERTIFICATE", "", reinterpret_cast<const unsigned char*>(der.data()),
+                    static_cast<long>(der.size())) > 0);
+  std::fclose(out);
 }
 
 }  // namespace
@@ -91,11 +118,7 @@ TEST_CASE("porticod --check refuses a certificate OpenSSL's security level refus
 TEST_CASE("porticod --check accepts a certificate written as a TRUSTED CERTIFICATE, as the load does", "[tls]") {
   TempDir dir;
   const auto plain = make_certificate(dir, "plain", {});
-  std::FILE* in = std::fopen(plain.cert.c_str(), "r");
-  REQUIRE(in != nullptr);
-  X509* cert = PEM_read_X509(in, nullptr, nullptr, nullptr);
-  std::fclose(in);
-  REQUIRE(cert != nullptr);
+  X509* cert = read_certificate(plain.cert);
   const std::string trusted = (dir.path() / "trusted.pem").string();
   std::FILE* out = std::fopen(trusted.c_str(), "w");
   REQUIRE(out != nullptr);
@@ -129,11 +152,7 @@ TEST_CASE("porticod --check reads a chain's certificates as the load does", "[tl
   TempDir dir;
   const auto leaf = make_certificate(dir, "leaf", {});
   const auto other = make_certificate(dir, "other", {});
-  std::FILE* in = std::fopen(other.cert.c_str(), "r");
-  REQUIRE(in != nullptr);
-  X509* cert = PEM_read_X509(in, nullptr, nullptr, nullptr);
-  std::fclose(in);
-  REQUIRE(cert != nullptr);
+  X509* cert = read_certificate(other.cert);
   unsigned char* der = nullptr;
   const int length = i2d_X509(cert, &der);
   X509_free(cert);
@@ -143,30 +162,14 @@ TEST_CASE("porticod --check reads a chain's certificates as the load does", "[tl
   block += std::string(40, '\x45');
 
   const std::string chain = (dir.path() / "chain.pem").string();
-  {
-    std::FILE* out = std::fopen(chain.c_str(), "w");
-    REQUIRE(out != nullptr);
-    std::FILE* leaf_in = std::fopen(leaf.cert.c_str(), "r");
-    REQUIRE(leaf_in != nullptr);
-    for (int c; (c = std::fgetc(leaf_in)) != EOF;) std::fputc(c, out);
-    std::fclose(leaf_in);
-    REQUIRE(PEM_write(out, "CERTIFICATE", "", reinterpret_cast<const unsigned char*>(block.data()),
-                      static_cast<long>(block.size())) > 0);
-    std::fclose(out);
-  }
+  write_certificate_block(chain, read_text(leaf.cert), block);
   const auto config = pair(chain, leaf.key);
   CHECK(findings_text(portico::check_tls_files(config)) == "");
   CHECK(portico::TlsServerContext::load(config));
 
   // The same block as the leaf: both refuse it.
   const std::string bad_leaf = (dir.path() / "bad-leaf.pem").string();
-  {
-    std::FILE* out = std::fopen(bad_leaf.c_str(), "w");
-    REQUIRE(out != nullptr);
-    REQUIRE(PEM_write(out, "CERTIFICATE", "", reinterpret_cast<const unsigned char*>(block.data()),
-                      static_cast<long>(block.size())) > 0);
-    std::fclose(out);
-  }
+  write_certificate_block(bad_leaf, "", block);
   const auto refused = pair(bad_leaf, other.key);
   const auto findings = portico::check_tls_files(refused);
   INFO(findings_text(findings));

@@ -64,6 +64,18 @@ struct HeldPlugin {
   std::string daemon_keys() const { return "plugins = [\"" + path + "\"]\n"; }
 };
 
+// Starts a porticoctl reload that waits in the plugin's open(2), having
+// read the file, and a porticoctl upgrade that waits for that reload.
+std::pair<std::future<RunResult>, std::future<RunResult>> reload_with_upgrade_waiting(Controlled& c, Daemon& d,
+                                                                                     const HeldPlugin& held) {
+  d.rewrite_config(c.config(hello, held.daemon_keys()));
+  auto reload = std::async(std::launch::async, [&c] { return c.ctl({"reload"}, 40s); });
+  REQUIRE(d.wait_log("porticoctl reload by uid 0 (pid "));
+  auto up = std::async(std::launch::async, [&c] { return c.ctl({"upgrade"}, 40s); });
+  REQUIRE(d.wait_log("): a reload is in progress: upgrading once it is applied"));
+  return {std::move(reload), std::move(up)};
+}
+
 }  // namespace
 
 TEST_CASE("porticoctl upgrade answers once the new process serves; the old one drains and exits",
@@ -204,13 +216,8 @@ TEST_CASE("during an upgrade another upgrade and a reload are refused with exit 
 TEST_CASE("an upgrade asked during a reload starts once the reload is applied", "[control][upgrade][reload]") {
   Controlled c;
   auto d = Daemon::start(c.config(hello));
-  // The reload waits in the plugin's open(2), having read the file.
   HeldPlugin held;
-  d.rewrite_config(c.config(hello, held.daemon_keys()));
-  auto reload = std::async(std::launch::async, [&c] { return c.ctl({"reload"}, 40s); });
-  REQUIRE(d.wait_log("porticoctl reload by uid 0 (pid "));
-  auto up = std::async(std::launch::async, [&c] { return c.ctl({"upgrade"}, 40s); });
-  REQUIRE(d.wait_log("): a reload is in progress: upgrading once it is applied"));
+  auto [reload, up] = reload_with_upgrade_waiting(c, d, held);
   const auto second = c.ctl({"upgrade"});
   CHECK(second.exit_code == 75);
   CHECK(second.err ==
@@ -246,11 +253,7 @@ TEST_CASE("a stop during a reload answers the reload and the upgrade waiting for
   Controlled c;
   auto d = Daemon::start(c.config(hello));
   HeldPlugin held;
-  d.rewrite_config(c.config(hello, held.daemon_keys()));
-  auto reload = std::async(std::launch::async, [&c] { return c.ctl({"reload"}, 40s); });
-  REQUIRE(d.wait_log("porticoctl reload by uid 0 (pid "));
-  auto up = std::async(std::launch::async, [&c] { return c.ctl({"upgrade"}, 40s); });
-  REQUIRE(d.wait_log("): a reload is in progress: upgrading once it is applied"));
+  auto [reload, up] = reload_with_upgrade_waiting(c, d, held);
 
   d.signal(SIGTERM);
   const auto reloaded = reload.get();
