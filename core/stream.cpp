@@ -18,6 +18,155 @@
 
 #include "core/tls.hpp"
 
+// Where the stream reaches into Asio's epoll reactor (below): only for the
+// Asio version built with. Anything else keeps Asio's own behaviour.
+#if BOOST_ASIO_VERSION == 102600 && defined(BOOST_ASIO_HAS_EPOLL) && !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
+#define PORTICO_EPOLL_REACTOR 1
+#include <sys/epoll.h>
+
+#include <cstdint>
+#include <type_traits>
+
+#include <boost/asio/detail/epoll_reactor.hpp>
+#include <boost/asio/detail/reactive_socket_recv_op.hpp>
+
+// ---- Reads that know when the socket is empty ------------------------------
+//
+// Asio starts every read with a recv at once, before any wait, unless the
+// last read on the descriptor said it emptied the socket (its status
+// done_and_exhausted; then the next read waits for epoll, whose next edge
+// allows a try again). Asio says so only for an EOF. A relay or an echo
+// waits for the next message after every message, so each message cost a
+// second recv that failed with EAGAIN.
+//
+// A read that returned less than it asked for did empty the socket of
+// bytes; what it cannot see is the peer's end (FIN) or an error already
+// there, which the next read would report. Any of those that comes later is
+// a new edge of epoll, which lets the next read try again. One that came
+// before shows in the events of the last edge epoll reported for the
+// descriptor, because epoll computes them when it reports: EPOLLRDHUP (once
+// asked for), EPOLLHUP or EPOLLERR. So a short read whose descriptor's last
+// reported events hold none of these is the last until the next edge, and
+// says done_and_exhausted. (An earlier version claimed that without looking
+// at the events, and missed ends that came with the last message.)
+//
+// Asio keeps the last reported events in the descriptor's state (its
+// operation's task_result_) and passes nothing on, so the read is Asio's own
+// operation for a buffer type of ours, whose perform step is specialised
+// here; the members it needs are reached through explicit instantiation,
+// which the language exempts from access checking.
+
+namespace portico {
+namespace {
+
+namespace adetail = boost::asio::detail;
+using DescriptorState = std::remove_pointer_t<adetail::epoll_reactor::per_descriptor_data>;
+
+template <typename Tag, typename Tag::type Member>
+struct Expose {
+  friend typename Tag::type member(Tag) { return Member; }
+};
+
+struct ReadyEvents {
+  using type = unsigned int adetail::scheduler_operation::*;
+  friend type member(ReadyEvents);
+};
+struct RegisteredEvents {
+  using type = std::uint32_t DescriptorState::*;
+  friend type member(RegisteredEvents);
+};
+struct DescriptorMutex {
+  using type = adetail::conditionally_enabled_mutex DescriptorState::*;
+  friend type member(DescriptorMutex);
+};
+struct DescriptorReactor {
+  using type = adetail::epoll_reactor* DescriptorState::*;
+  friend type member(DescriptorReactor);
+};
+struct EpollDescriptor {
+  using type = int adetail::epoll_reactor::*;
+  friend type member(EpollDescriptor);
+};
+
+}  // namespace
+
+template struct Expose<ReadyEvents, &adetail::scheduler_operation::task_result_>;
+template struct Expose<RegisteredEvents, &adetail::epoll_reactor::descriptor_state::registered_events_>;
+template struct Expose<DescriptorMutex, &adetail::epoll_reactor::descriptor_state::mutex_>;
+template struct Expose<DescriptorReactor, &adetail::epoll_reactor::descriptor_state::reactor_>;
+template struct Expose<EpollDescriptor, &adetail::epoll_reactor::epoll_fd_>;
+
+namespace {
+
+// A one-buffer sequence for Stream::receive, with the descriptor's state
+// when epoll reports the peer's end for it (else null: never exhausted
+// before an EOF, as Asio does).
+struct ExhaustibleBuffer {
+  boost::asio::mutable_buffer buffer;
+  DescriptorState* state = nullptr;
+
+  const boost::asio::mutable_buffer* begin() const { return &buffer; }
+  const boost::asio::mutable_buffer* end() const { return &buffer + 1; }
+
+  // The last edge epoll reported held no end, hang-up or error.
+  bool quiet() const {
+    if (state == nullptr) return false;
+    // The descriptor's state is an operation of Asio's scheduler, a private
+    // base: the cast reaches it as such.
+    const auto* op = (const adetail::scheduler_operation*)state;
+    return (op->*member(ReadyEvents{}) & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) == 0;
+  }
+};
+
+}  // namespace
+}  // namespace portico
+
+namespace boost::asio::detail {
+
+// The perform step of Asio's receive operation for ExhaustibleBuffer: the
+// recv Asio's would make, and done_and_exhausted also after a short read
+// that left nothing unseen (above). Runs with the descriptor's lock held,
+// either at once when the read starts or when epoll reports the descriptor.
+template <>
+class reactive_socket_recv_op_base<portico::ExhaustibleBuffer> : public reactor_op {
+ public:
+  reactive_socket_recv_op_base(const boost::system::error_code& success_ec, socket_type socket,
+                               socket_ops::state_type, const portico::ExhaustibleBuffer& buffers,
+                               socket_base::message_flags, func_type complete_func)
+      : reactor_op(success_ec, &reactive_socket_recv_op_base::do_perform, complete_func),
+        socket_(socket),
+        buffers_(buffers) {}
+
+  static status do_perform(reactor_op* base) {
+    auto* o = static_cast<reactive_socket_recv_op_base*>(base);
+    const mutable_buffer& buffer = o->buffers_.buffer;
+    for (;;) {
+      const ssize_t n = ::recv(o->socket_, buffer.data(), buffer.size(), 0);
+      if (n > 0) {
+        o->ec_ = boost::system::error_code();
+        o->bytes_transferred_ = static_cast<std::size_t>(n);
+        return o->bytes_transferred_ < buffer.size() && o->buffers_.quiet() ? done_and_exhausted : done;
+      }
+      o->bytes_transferred_ = 0;
+      if (n == 0) {
+        o->ec_ = boost::asio::error::eof;
+        return done_and_exhausted;
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;
+      o->ec_ = boost::system::error_code(errno, boost::asio::error::get_system_category());
+      return done;
+    }
+  }
+
+ private:
+  socket_type socket_;
+  portico::ExhaustibleBuffer buffers_;
+};
+
+}  // namespace boost::asio::detail
+#endif
+
 namespace portico {
 
 namespace asio = boost::asio;
@@ -38,11 +187,12 @@ error_code errno_code(int err) { return error_code(err, asio::error::get_system_
 // itself. The bits are set here directly, through basic_socket's protected
 // member; only for the epoll reactor of the Asio version built with.
 // Anything else takes the ioctl and keeps Asio's cautious close.
-#if BOOST_ASIO_VERSION == 102600 && defined(BOOST_ASIO_HAS_EPOLL) && !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
+#if PORTICO_EPOLL_REACTOR
 struct SocketState : Stream::socket_type {
-  static auto& bits(Stream::socket_type& socket) {
-    return (socket.*(&SocketState::impl_)).get_implementation().state_;
+  static auto& implementation(Stream::socket_type& socket) {
+    return (socket.*(&SocketState::impl_)).get_implementation();
   }
+  static auto& bits(Stream::socket_type& socket) { return implementation(socket).state_; }
 };
 
 void adopt_accepted(Stream::socket_type& socket, error_code&) {
@@ -55,9 +205,39 @@ void may_be_copied(Stream::socket_type& socket) {
   if (socket.is_open()) SocketState::bits(socket) |= asio::detail::socket_ops::possible_dup;
 }
 
+// Asks epoll to report the peer's end apart (EPOLLRDHUP), so that a short
+// read can tell whether it emptied the socket (ExhaustibleBuffer). One
+// epoll_ctl, made only for a stream that receive()s: Asio registers every
+// descriptor without it. Asio's own later changes of the registration (for
+// writes) keep it. A change makes epoll report the descriptor again if it
+// is ready, so an end that came before is reported after it.
+bool report_peer_end(Stream::socket_type& socket) {
+  auto& impl = SocketState::implementation(socket);
+  DescriptorState* state = impl.reactor_data_;
+  if (state == nullptr) return false;
+  adetail::conditionally_enabled_mutex::scoped_lock lock(state->*member(DescriptorMutex{}));
+  std::uint32_t& events = state->*member(RegisteredEvents{});
+  if (events == 0) return false;  // not in epoll (a regular file)
+  if ((events & EPOLLRDHUP) == 0) {
+    epoll_event event{};
+    event.events = events | EPOLLRDHUP;
+    event.data.ptr = state;
+    const int epoll_fd = (state->*member(DescriptorReactor{}))->*member(EpollDescriptor{});
+    if (::epoll_ctl(epoll_fd, EPOLL_CTL_MOD, impl.socket_, &event) != 0) return false;
+    events = event.events;
+  }
+  return true;
+}
+
+ExhaustibleBuffer exhaustible(Stream::socket_type& socket, asio::mutable_buffer buffer, bool peer_end_reported) {
+  return {buffer, peer_end_reported ? SocketState::implementation(socket).reactor_data_ : nullptr};
+}
+
 #else
 void adopt_accepted(Stream::socket_type& socket, error_code& ec) { socket.non_blocking(true, ec); }
 void may_be_copied(Stream::socket_type&) {}
+bool report_peer_end(Stream::socket_type&) { return false; }
+asio::mutable_buffer exhaustible(Stream::socket_type&, asio::mutable_buffer buffer, bool) { return buffer; }
 #endif
 
 }  // namespace
@@ -270,16 +450,17 @@ asio::awaitable<IoResult> Stream::receive(asio::mutable_buffer buffer, Duration 
   }
   // The event loop reads straight into `buffer` when data comes: no system
   // call is spent on re-arming the descriptor as a wait for readiness would.
-  // It tries the read at once first, even after a read that returned less
-  // than it asked for: the peer's end (or a reset) may have come with those
-  // bytes, reported by the same edge of epoll, and the next read is the only
-  // one that sees it. (Skipping that try, as an earlier version did, left
-  // such a connection waiting until its idle timeout.)
+  // It tries the read at once first, unless the last one emptied the socket
+  // and epoll has reported nothing since (ExhaustibleBuffer).
   socket_type& socket = registered_socket(ec);
   if (ec) co_return finish(ec, 0);
+  if (!peer_end_asked_) {
+    peer_end_asked_ = true;
+    peer_end_reported_ = report_peer_end(socket);
+  }
   const bool armed = arm(timeout);
   activity_ = Activity::reading;
-  auto [read_ec, n] = co_await socket.async_read_some(buffer, use_tuple);
+  auto [read_ec, n] = co_await socket.async_read_some(exhaustible(socket, buffer, peer_end_reported_), use_tuple);
   if (armed) disarm();
   bytes_received_ += n;
   co_return finish(read_ec, n);

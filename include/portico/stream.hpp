@@ -205,6 +205,10 @@ class Stream {
   Activity activity_ = Activity::none;
   bool timed_out_ = false;
   bool shared_ = false;  // share_descriptor() was called: a copy may exist
+  // receive() asked epoll to report the peer's end (EPOLLRDHUP) apart
+  // from plain readability: tried once, and whether that worked.
+  bool peer_end_asked_ = false;
+  bool peer_end_reported_ = false;
 
  protected:
   // How the stream's I/O went, for the server's account of a connection:

@@ -116,6 +116,7 @@ TEST_CASE("echo closes when a message and the client's end come together", "[han
   Client c(d.port());
   REQUIRE(c.send("first\n"));
   REQUIRE(c.read_exactly(6, 3s) == "first\n");
+  std::this_thread::sleep_for(50ms);  // porticod waits for the next message
   REQUIRE(::kill(d.pid(), SIGSTOP) == 0);
   REQUIRE(c.send("last\n"));
   c.shutdown_write();

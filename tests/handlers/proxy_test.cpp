@@ -299,6 +299,59 @@ TEST_CASE("proxy passes the upstream's half-close on and keeps the client's dire
   CHECK(after == "still here");
 }
 
+// A last message and the end that follows it, arriving while porticod is
+// stopped, come to it on one edge of epoll: the read that takes the message
+// must not be taken for the last before the next edge (there is none).
+// Each direction in turn, with the connection already waiting between
+// messages.
+TEST_CASE("proxy passes on a last message and the end that came with it", "[handlers][proxy]") {
+  const bool from_upstream = GENERATE(true, false);
+  INFO((from_upstream ? "the upstream's" : "the client's") << " last message and end");
+  std::atomic<bool> go{false};
+  std::atomic<bool> done{false};
+  std::string upstream_got;
+  Upstream up([&](int fd) {
+    const auto deadline = Clock::now() + 10s;
+    write_all(fd, read_some(fd, deadline), deadline);  // the first message, echoed
+    if (!from_upstream) {
+      upstream_got = read_to_eof(fd, deadline);
+      write_all(fd, "got it\n", deadline);
+      shutdown(fd, SHUT_WR);
+      done = true;
+      return;
+    }
+    while (!go && Clock::now() < deadline) std::this_thread::sleep_for(1ms);
+    write_all(fd, "last\n", deadline);
+    shutdown(fd, SHUT_WR);
+    upstream_got = read_to_eof(fd, deadline);
+    done = true;
+  });
+  auto d = Daemon::start(proxy_config({up.address()}));
+  Client c(d.port());
+  REQUIRE(c.send("first\n"));
+  REQUIRE(c.read_exactly(6, 5s) == "first\n");
+  std::this_thread::sleep_for(50ms);  // both directions wait for more
+  REQUIRE(::kill(d.pid(), SIGSTOP) == 0);
+  if (from_upstream) {
+    go = true;
+  } else {
+    REQUIRE(c.send("last\n"));
+    c.shutdown_write();
+  }
+  std::this_thread::sleep_for(200ms);
+  REQUIRE(::kill(d.pid(), SIGCONT) == 0);
+  bool closed = false;
+  CHECK(c.read_all(5s, &closed) == (from_upstream ? "last\n" : "got it\n"));
+  CHECK(closed);
+  if (from_upstream) {
+    c.shutdown_write();
+    CHECK(c.wait_closed(5s));
+  }
+  for (auto until = Clock::now() + 5s; !done && Clock::now() < until;) std::this_thread::sleep_for(5ms);
+  REQUIRE(done);
+  CHECK(upstream_got == (from_upstream ? "" : "last\n"));
+}
+
 TEST_CASE("proxy fails over to the next upstream when one refuses", "[handlers][proxy]") {
   const RefusedPort refused;
   const std::uint16_t dead = refused.port();
