@@ -113,8 +113,12 @@ struct ExhaustibleBuffer {
     if (state == nullptr) return false;
     // The descriptor's state is an operation of Asio's scheduler, a private
     // base: the cast reaches it as such.
+    // The reactor writes it when epoll reports the descriptor; with more
+    // than one thread running the io_context that may be another thread
+    // (and any value read is safe, see above).
     const auto* op = (const adetail::scheduler_operation*)state;
-    return (op->*member(ReadyEvents{}) & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) == 0;
+    const unsigned int events = __atomic_load_n(&(op->*member(ReadyEvents{})), __ATOMIC_RELAXED);
+    return (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) == 0;
   }
 };
 
