@@ -88,15 +88,11 @@ struct EpollDescriptor {
   friend type member(EpollDescriptor);
 };
 
-}  // namespace
-
 template struct Expose<ReadyEvents, &adetail::scheduler_operation::task_result_>;
 template struct Expose<RegisteredEvents, &adetail::epoll_reactor::descriptor_state::registered_events_>;
 template struct Expose<DescriptorMutex, &adetail::epoll_reactor::descriptor_state::mutex_>;
 template struct Expose<DescriptorReactor, &adetail::epoll_reactor::descriptor_state::reactor_>;
 template struct Expose<EpollDescriptor, &adetail::epoll_reactor::epoll_fd_>;
-
-namespace {
 
 // A one-buffer sequence for Stream::receive, with the descriptor's state
 // when epoll reports the peer's end for it (else null: never exhausted
