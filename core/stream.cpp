@@ -108,10 +108,9 @@ struct ExhaustibleBuffer {
   bool quiet() const {
     if (state == nullptr) return false;
     // The descriptor's state is an operation of Asio's scheduler, a private
-    // base: the cast reaches it as such.
-    // The reactor writes it when epoll reports the descriptor; with more
-    // than one thread running the io_context that may be another thread
-    // (and any value read is safe, see above).
+    // base, which the cast reaches. The reactor writes the events when epoll
+    // reports the descriptor, which with more than one thread running the
+    // io_context may be another thread (any value read is safe, see above).
     const auto* op = (const adetail::scheduler_operation*)state;
     const unsigned int events = __atomic_load_n(&(op->*member(ReadyEvents{})), __ATOMIC_RELAXED);
     return (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) == 0;

@@ -62,6 +62,13 @@ bool write_all(int fd, std::string_view data, Clock::time_point deadline) {
   return true;
 }
 
+// Waits until `flag` is set (by an upstream's thread) or the deadline
+// passes; true if it was set.
+bool wait_for(const std::atomic<bool>& flag, Clock::time_point deadline) {
+  while (!flag && Clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  return flag;
+}
+
 std::string read_to_eof(int fd, Clock::time_point deadline) {
   std::string out;
   for (bool eof = false; !eof;) {
@@ -294,8 +301,7 @@ TEST_CASE("proxy passes the upstream's half-close on and keeps the client's dire
   REQUIRE(c.send("still here"));
   c.shutdown_write();
   CHECK(c.wait_closed(5s));
-  for (auto until = Clock::now() + 5s; !done && Clock::now() < until;) std::this_thread::sleep_for(5ms);
-  CHECK(done);
+  CHECK(wait_for(done, Clock::now() + 5s));
   CHECK(after == "still here");
 }
 
@@ -320,7 +326,7 @@ TEST_CASE("proxy passes on a last message and the end that came with it", "[hand
       done = true;
       return;
     }
-    while (!go && Clock::now() < deadline) std::this_thread::sleep_for(1ms);
+    wait_for(go, deadline);
     write_all(fd, "last\n", deadline);
     shutdown(fd, SHUT_WR);
     upstream_got = read_to_eof(fd, deadline);
@@ -347,8 +353,7 @@ TEST_CASE("proxy passes on a last message and the end that came with it", "[hand
     c.shutdown_write();
     CHECK(c.wait_closed(5s));
   }
-  for (auto until = Clock::now() + 5s; !done && Clock::now() < until;) std::this_thread::sleep_for(5ms);
-  REQUIRE(done);
+  REQUIRE(wait_for(done, Clock::now() + 5s));
   CHECK(upstream_got == (from_upstream ? "" : "last\n"));
 }
 
@@ -487,8 +492,7 @@ TEST_CASE("a server shutdown closes proxied connections and their upstreams", "[
   d.signal(SIGTERM);
   CHECK(c.wait_closed(5s));
   CHECK(d.wait_exit(5s) == 0);
-  for (auto until = Clock::now() + 5s; !upstream_closed && Clock::now() < until;) std::this_thread::sleep_for(5ms);
-  CHECK(upstream_closed);
+  CHECK(wait_for(upstream_closed, Clock::now() + 5s));
 }
 
 TEST_CASE("bad upstreams are config errors with their position", "[handlers][proxy]") {

@@ -133,18 +133,17 @@ std::string daemon_section(const std::string& path, const std::string& format) {
          "\"\n";
 }
 
-// Finds the line for `peer` among `lines` (the order of lines of
-// different connections follows their ends).
-// The first line not taken yet for this client address on this listener.
-// The address alone is not enough: the kernel may give two clients of one
-// test the same port when they connect to different listeners, or to the
-// same one after the first connection is gone.
+// Finds the first line not taken yet for this client address on this
+// listener (the order of lines of different connections follows their
+// ends). The address alone is not enough: the kernel may give two clients
+// of one test the same port when they connect to different listeners, or
+// to the same one after the first connection is gone.
 std::string line_for(const std::vector<std::string>& lines, std::vector<bool>& taken, const std::string& peer,
                      const std::string& listener) {
+  taken.resize(lines.size());
   for (std::size_t i = 0; i < lines.size(); ++i) {
     const std::string& line = lines[i];
     const bool json = line.starts_with("{");
-    if (taken.size() < lines.size()) taken.resize(lines.size());
     if (taken[i] || line.find(peer + (json ? "\"" : " ")) == std::string::npos) continue;
     if (line.find(json ? "\"listener\":\"" + listener + "\"" : "listener=" + listener + " ") == std::string::npos) continue;
     taken[i] = true;
